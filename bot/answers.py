@@ -1,0 +1,183 @@
+"""Turn a match, an entry or nothing into a neutral `Reply`: answer + sources, quotes, declines."""
+
+from __future__ import annotations
+
+from datetime import date as Date
+
+from babel.dates import format_date
+
+from bot.domain import Choice, Paragraph, Reply, ReplyKind, SourceRef, Style
+from bot.knowledge.models import Event, Fact, Precision, Quote, Source
+from bot.library import FACT_PREFIX, QUOTE_PREFIX, Library
+from bot.search.matcher import MatchResult
+from bot.texts import t
+
+MAX_SUGGESTIONS = 3
+MIN_SUGGESTION_SCORE = 0.25
+LABEL_CHARS = 60
+
+
+def shorten(text: str, limit: int = LABEL_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def format_event_date(event: Event, lang: str) -> str:
+    """An event's date as precise as it is known, in the reader's language."""
+    if event.precision is Precision.YEAR:
+        return event.date
+    if event.precision is Precision.MONTH:
+        year, month = (int(x) for x in event.date.split("-"))
+        return format_date(Date(year, month, 1), format="LLLL y", locale=lang)
+    return format_date(Date.fromisoformat(event.date), format="long", locale=lang)
+
+
+def source_ref(source: Source, lang: str = "en") -> SourceRef:
+    return SourceRef(
+        title=source.title.get(lang),
+        author=source.author,
+        publisher=source.publisher,
+        date=source.date.isoformat() if source.date else None,
+        url=str(source.url) if source.url else None,
+    )
+
+
+def describe_source(source: Source, lang: str) -> str:
+    """Title, author/publisher and date where known: "“Title”, Philip Stary"."""
+    parts = [f"“{source.title.get(lang)}”"]
+    parts += [p for p in (source.author, source.publisher) if p]
+    if source.date:
+        parts.append(format_date(source.date, format="long", locale=lang))
+    return ", ".join(parts)
+
+
+def source_paragraphs(library: Library, source_ids: list[str], lang: str) -> list[Paragraph]:
+    known = [library.sources[s] for s in source_ids if s in library.sources]
+    if not known:
+        return []
+    key = "answer.source" if len(known) == 1 else "answer.sources"
+    text = t(lang, key, source="; ".join(describe_source(s, lang) for s in known))
+    url = str(known[0].url) if len(known) == 1 and known[0].url else None
+    return [Paragraph(text=text, style=Style.SOURCE, url=url)]
+
+
+def fact_label(fact: Fact, lang: str) -> str:
+    """A short label for a fact on a button: its first sample question in the language."""
+    questions = getattr(fact.questions, lang) or fact.questions.en
+    return shorten(questions[0] if questions else fact.answer.get(lang))
+
+
+def fact_choice(fact: Fact, lang: str) -> Choice:
+    return Choice(label=fact_label(fact, lang), command=f"/fact {fact.id}")
+
+
+def answer_fact(library: Library, fact: Fact, lang: str, score: float = 1.0) -> Reply:
+    paragraphs = [Paragraph(text=fact.answer.get(lang))]
+    paragraphs += source_paragraphs(library, fact.sources, lang)
+    related = [library.facts[r] for r in fact.related if r in library.facts]
+    related = [r for r in related if not r.retracted][:MAX_SUGGESTIONS]
+    if related:
+        paragraphs.append(Paragraph(text=t(lang, "answer.related"), style=Style.NOTE))
+    return Reply(
+        kind=ReplyKind.ANSWER,
+        paragraphs=tuple(paragraphs),
+        choices=tuple(fact_choice(r, lang) for r in related),
+        lang=lang,
+        fact_id=fact.id,
+        score=round(score, 4),
+        sources=tuple(source_ref(library.sources[s], lang) for s in fact.sources if s in library.sources),
+    )
+
+
+def quote_paragraphs(library: Library, quote: Quote, lang: str) -> list[Paragraph]:
+    paragraphs = [
+        Paragraph(text=quote.text, style=Style.QUOTE),
+        Paragraph(text=t(lang, "quote.said", speaker=quote.speaker.get(lang))),
+    ]
+    translated = quote.translation.get(lang) if quote.translation else None
+    if translated and translated != quote.text:
+        paragraphs.append(
+            Paragraph(text=t(lang, "quote.translation", text=translated), style=Style.NOTE)
+        )
+    if quote.context:
+        paragraphs.append(Paragraph(text=quote.context.get(lang), style=Style.NOTE))
+    return paragraphs + source_paragraphs(library, quote.sources, lang)
+
+
+def answer_quote(library: Library, quote: Quote, lang: str, score: float = 1.0) -> Reply:
+    return Reply(
+        kind=ReplyKind.ANSWER,
+        paragraphs=tuple(quote_paragraphs(library, quote, lang)),
+        lang=lang,
+        fact_id=QUOTE_PREFIX + quote.id,
+        score=round(score, 4),
+        sources=tuple(source_ref(library.sources[s], lang) for s in quote.sources if s in library.sources),
+    )
+
+
+def suggestion_choices(library: Library, result: MatchResult, lang: str) -> list[Choice]:
+    """Up to three close facts or quotes, else nothing."""
+    choices: list[Choice] = []
+    for hit in result.hits:
+        if len(choices) >= MAX_SUGGESTIONS or hit.score < MIN_SUGGESTION_SCORE:
+            break
+        if hit.doc_id.startswith(FACT_PREFIX):
+            fact = library.facts.get(hit.doc_id.removeprefix(FACT_PREFIX))
+            if fact and not fact.retracted:
+                choices.append(fact_choice(fact, lang))
+        elif hit.doc_id.startswith(QUOTE_PREFIX):
+            quote = library.quotes.get(hit.doc_id.removeprefix(QUOTE_PREFIX))
+            if quote:
+                label = t(lang, "quote.choice", speaker=quote.speaker.get(lang))
+                choices.append(Choice(label=shorten(label), command=f"/quote {quote.id}"))
+    return choices
+
+
+def topic_choices(library: Library, lang: str) -> list[Choice]:
+    return [
+        Choice(label=shorten(topic.title.get(lang)), command=f"/topics {topic.id}")
+        for topic in library.topics.values()
+    ]
+
+
+def decline(library: Library, result: MatchResult, lang: str) -> Reply:
+    """Say honestly that there is no sourced answer; offer close facts or the topics."""
+    choices = suggestion_choices(library, result, lang)
+    paragraphs = [Paragraph(text=t(lang, "decline.no_answer"))]
+    if choices:
+        paragraphs.append(Paragraph(text=t(lang, "decline.suggest")))
+    else:
+        choices = topic_choices(library, lang)[:MAX_SUGGESTIONS]
+        paragraphs.append(Paragraph(text=t(lang, "decline.topics")))
+    return Reply(
+        kind=ReplyKind.DECLINE,
+        paragraphs=tuple(paragraphs),
+        choices=tuple(choices),
+        lang=lang,
+        score=result.best.score if result.best else 0.0,
+        suggestions=tuple(c.label for c in choices),
+    )
+
+
+def answer(library: Library, result: MatchResult, lang: str) -> Reply:
+    """The reply to a free-text question."""
+    best = result.best
+    if result.answered and best is not None:
+        if best.doc_id.startswith(FACT_PREFIX):
+            fact = library.facts.get(best.doc_id.removeprefix(FACT_PREFIX))
+            if fact is not None and not fact.retracted:
+                return answer_fact(library, fact, lang, best.score)
+        elif best.doc_id.startswith(QUOTE_PREFIX):
+            quote = library.quotes.get(best.doc_id.removeprefix(QUOTE_PREFIX))
+            if quote is not None:
+                return answer_quote(library, quote, lang, best.score)
+    return decline(library, result, lang)
+
+
+def event_paragraphs(library: Library, event: Event, lang: str) -> list[Paragraph]:
+    """Date and title as a heading, then the summary and the source line."""
+    return [
+        Paragraph(text=f"{format_event_date(event, lang)}: {event.title.get(lang)}", style=Style.HEADING),
+        Paragraph(text=event.summary.get(lang)),
+        *source_paragraphs(library, event.sources, lang),
+    ]

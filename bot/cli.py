@@ -1,0 +1,145 @@
+"""Command line: ask | chat | run | kb validate/stats/export; builds Settings once and runs the loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot import logs, texts
+from bot.config import Settings
+from bot.core import Core
+from bot.domain import Reply
+from bot.errors import ConfigError, KnowledgeError
+from bot.knowledge.loader import load_knowledge
+from bot.knowledge.models import KnowledgeBase
+from bot.knowledge.validate import stats, validate
+from bot.library import Library
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer one question, or one per stdin line with '-'")
+    ask.add_argument("question", nargs="*", help="the question; '-' reads one per line from stdin")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    ask.add_argument("--lang", choices=texts.LANGUAGES, help="answer in this language")
+
+    sub.add_parser("chat", help="talk to the bot in this terminal (no token needed)")
+    sub.add_parser("run", help="serve every platform whose credentials are set")
+
+    kb = sub.add_parser("kb", help="knowledge base tools")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_validate = kb_sub.add_parser("validate", help="check schema, ids, references, verbatim excerpts")
+    kb_validate.add_argument("--seeds", type=Path, help="directory of the source texts")
+    kb_validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    kb_sub.add_parser("stats", help="counts per kind, topic and language")
+    kb_export = kb_sub.add_parser("export", help="write the knowledge (files + run-time additions) as YAML")
+    kb_export.add_argument("directory", type=Path)
+    return parser
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+
+
+def reply_json(reply: Reply) -> str:
+    return json.dumps(
+        {
+            "answered": reply.answered,
+            "text": reply.plain_text(),
+            "fact_id": reply.fact_id,
+            "score": reply.score,
+            "sources": [s.model_dump() for s in reply.sources],
+            "suggestions": list(reply.suggestions),
+            "lang": reply.lang,
+        },
+        ensure_ascii=False,
+    )
+
+
+def run_ask(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    core = Core(Library(kb, settings.search), settings)
+    questions: Sequence[str]
+    if args.question == ["-"]:
+        questions = (line.rstrip("\n") for line in sys.stdin)  # type: ignore[assignment]
+    else:
+        questions = [" ".join(args.question)]
+    for question in questions:
+        reply = core.answer(question[: settings.max_message_chars], args.lang)
+        print(reply_json(reply) if args.json else reply.plain_text(numbered_choices=True), flush=True)
+    return 0
+
+
+def run_kb(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    if args.kb_command == "validate":
+        seeds = args.seeds or settings.knowledge.seeds_dir
+        report = validate(kb, seeds if seeds and seeds.is_dir() else None)
+        for warning in report.warnings:
+            print(f"warning: {warning}")
+        for error in report.errors:
+            print(f"error: {error}")
+        counts = stats(kb)["kinds"]
+        print(
+            f"{'OK' if report.ok else 'FAILED'}: "
+            + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+            + f"; {report.checked_excerpts} excerpts checked verbatim, "
+            f"{len(report.errors)} errors, {len(report.warnings)} warnings"
+        )
+        return 0 if report.ok and not (args.strict and report.warnings) else 1
+    if args.kb_command == "stats":
+        for section, counts in stats(kb).items():
+            print(f"{section}:")
+            for name, n in counts.items():
+                print(f"  {name:<28}{n:>6}")
+        return 0
+    from bot.knowledge.export import export_knowledge
+
+    written = export_knowledge(kb, args.directory)
+    print(f"wrote {len(written)} files to {args.directory}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        secrets = [
+            s.get_secret_value()
+            for s in (settings.telegram.token, settings.matrix.access_token, settings.matrix.password)
+            if s is not None
+        ]
+        logs.configure(settings.log_level, settings.log_format, secrets)
+        texts.preload()
+        kb = load_knowledge(settings.knowledge.directory)
+        if args.command == "ask":
+            return run_ask(settings, kb, args)
+        if args.command == "kb":
+            return run_kb(settings, kb, args)
+        from bot import app
+
+        if args.command == "chat":
+            return asyncio.run(app.chat(settings, kb))
+        return asyncio.run(app.serve(settings, kb))
+    except KnowledgeError as exc:
+        print(f"error: the knowledge base is invalid:\n{exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,59 @@
+"""The command table (name, role, help key) and the parser every transport's text goes through."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """Who may run a command."""
+
+    USER = "user"
+    CHAT_ADMIN = "chat_admin"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command users can type; ``help_key`` names its line in /help."""
+
+    name: str
+    help_key: str
+    role: Role = Role.USER
+    menu: bool = True
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("start", "help.cmd.start", menu=False),
+    Command("help", "help.cmd.help"),
+    Command("ask", "help.cmd.ask"),
+    Command("topics", "help.cmd.topics"),
+    Command("timeline", "help.cmd.timeline"),
+    Command("quote", "help.cmd.quote"),
+    Command("sources", "help.cmd.sources"),
+    Command("language", "help.cmd.language"),
+    Command("privacy", "help.cmd.privacy"),
+    Command("fact", "help.cmd.fact", menu=False),
+)
+BY_NAME = {c.name: c for c in COMMANDS}
+
+_COMMAND = re.compile(r"^[/!]([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCommand:
+    """A command as typed: lower-cased name, the bot it was addressed to, the rest of the text."""
+
+    name: str
+    addressee: str | None
+    args: str
+
+
+def parse(text: str) -> ParsedCommand | None:
+    """``/name@Bot args`` or ``!name args`` -> ParsedCommand; anything else -> None."""
+    m = _COMMAND.match(text.strip())
+    if not m:
+        return None
+    return ParsedCommand(m.group(1).lower(), m.group(2), (m.group(3) or "").strip())

@@ -1,0 +1,154 @@
+"""pydantic-settings `Settings`, nested sections; the only reader of the environment and config/.
+
+Precedence: keyword arguments > environment (``BOT_`` prefix, ``__`` between nested names) >
+secrets in ``/run/secrets`` > ``config/bot.toml`` (or the file named by ``BOT_CONFIG``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bot.search.matcher import MatchSettings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TELEGRAM_TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("BOT_CONFIG", "config/bot.toml"))
+
+
+def _existing(path: Path) -> Path:
+    """A relative path as given if it exists from here, else relative to the repository."""
+    if path.is_absolute() or path.exists():
+        return path
+    beside_code = REPO_ROOT / path
+    return beside_code if beside_code.exists() else path
+
+
+class Section(BaseModel):
+    """Base of the nested settings sections."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KnowledgeSettings(Section):
+    """Where the curated knowledge files and the seed texts (for verbatim checks) are."""
+
+    directory: Path = Path("knowledge")
+    seeds_dir: Path | None = Path("../shared/seeds")
+
+    @field_validator("directory")
+    @classmethod
+    def _resolve(cls, value: Path) -> Path:
+        return _existing(value)
+
+
+class TelegramSettings(Section):
+    """Telegram transport; it runs only when ``token`` is set."""
+
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str | None = None
+    webhook_url: str | None = None
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=1, le=65535)
+    secret_token: SecretStr | None = None
+    poll_timeout: int = Field(default=30, ge=0, le=60)
+    questions_per_minute: int = Field(default=20, ge=1)
+
+    @property
+    def configured(self) -> bool:
+        return self.token is not None and bool(self.token.get_secret_value().strip())
+
+
+class MatrixSettings(Section):
+    """Matrix transport; it runs only when homeserver, user id and a token or password are set."""
+
+    homeserver: str | None = None
+    user_id: str | None = None
+    access_token: SecretStr | None = None
+    password: SecretStr | None = None
+    device_id: str | None = None
+    device_name: str = "advocacy-fact-bot"
+    allowed_inviters: list[str] = Field(
+        default_factory=list,
+        description="user ids (@u:server) or server names (:server) whose invites are accepted; "
+        "empty: the homeserver of the bot",
+    )
+    questions_per_minute: int = Field(default=20, ge=1)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.homeserver and self.user_id and (self.access_token or self.password))
+
+
+class AlertSettings(Section):
+    """Rates and retries of the alert outbox."""
+
+    telegram_per_second: float = Field(default=25.0, gt=0)
+    telegram_chat_interval: float = Field(default=1.0, ge=0)
+    telegram_group_per_minute: int = Field(default=20, ge=1)
+    matrix_per_second: float = Field(default=5.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    max_backoff: float = Field(default=300.0, gt=0)
+    delivered_retention_days: int = Field(default=7, ge=0)
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot, documented in the README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_",
+        env_nested_delimiter="__",
+        secrets_dir="/run/secrets" if Path("/run/secrets").is_dir() else None,
+        extra="ignore",
+        frozen=True,
+    )
+
+    database: Path = Path("data/bot.sqlite3")
+    default_language: str = Field(default="en", pattern="^(en|ru|be)$")
+    admins: list[str] = Field(default_factory=list)
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+    log_level: str = "INFO"
+    pseudonym_key: SecretStr | None = None
+    declined_retention_days: int = Field(default=90, ge=1)
+    max_message_chars: int = Field(default=1000, ge=50)
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    search: MatchSettings = MatchSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    matrix: MatrixSettings = MatrixSettings()
+    alerts: AlertSettings = AlertSettings()
+
+    @field_validator("admins")
+    @classmethod
+    def _platform_ids(cls, value: list[str]) -> list[str]:
+        for admin in value:
+            platform, _, ident = admin.partition(":")
+            if platform not in ("telegram", "matrix", "console") or not ident:
+                raise ValueError(f"admin {admin!r} must be 'telegram:<numeric id>' or 'matrix:@user:server'")
+            if platform == "telegram" and not ident.isdigit():
+                raise ValueError(f"telegram admin {admin!r} must be a numeric user id")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_existing(_config_file()))
+        return (init_settings, env_settings, file_secret_settings, toml)

@@ -1,0 +1,264 @@
+"""`Core.handle(Incoming) -> list[Reply]`: the one entry point of every transport."""
+
+from __future__ import annotations
+
+import logging
+
+from bot import answers
+from bot.clock import Clock, SystemClock
+from bot.commands import BY_NAME, COMMANDS, ParsedCommand, parse
+from bot.config import Settings
+from bot.domain import Choice, Incoming, Paragraph, Reply, ReplyKind, Style
+from bot.errors import UserError
+from bot.flood import FloodGuard
+from bot.language import detect
+from bot.library import QUOTE_PREFIX, Library
+from bot.search.normalize import words
+from bot.store.repositories import Repository
+from bot.texts import LANGUAGE_NAMES, LANGUAGES, t
+
+logger = logging.getLogger(__name__)
+
+TIMELINE_PAGE = 8
+TOPIC_PAGE = 12
+
+
+def info(lang: str, *paragraphs: Paragraph, choices: list[Choice] | None = None, replace: bool = False) -> Reply:
+    return Reply(paragraphs=paragraphs, choices=tuple(choices or ()), lang=lang, replace=replace)
+
+
+def text_reply(lang: str, key: str, kind: ReplyKind = ReplyKind.INFO, **params: object) -> Reply:
+    return Reply(kind=kind, paragraphs=(Paragraph(text=t(lang, key, **params)),), lang=lang)
+
+
+def _page_number(arg: str) -> int:
+    return int(arg) if arg.isdigit() and 0 < len(arg) < 6 else 1
+
+
+class Core:
+    """Answers questions and runs commands; knows nothing of any chat platform."""
+
+    def __init__(
+        self,
+        library: Library,
+        settings: Settings,
+        repository: Repository | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.library = library
+        self.settings = settings
+        self.repository = repository
+        self.clock = clock or SystemClock()
+        self.flood = FloodGuard(settings.telegram.questions_per_minute, self.clock)
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    async def handle(self, incoming: Incoming) -> list[Reply]:
+        """Everything a transport hands in comes through here; never raises."""
+        lang = self.settings.default_language
+        try:
+            lang = await self.language_for(incoming)
+            allowed = self.flood.check(f"{incoming.chat.platform.value}:{incoming.sender_id}")
+            if allowed is None:
+                return []
+            if allowed is False:
+                return [text_reply(lang, "flood.slow_down", ReplyKind.ERROR)]
+            if len(incoming.text) > self.settings.max_message_chars:
+                return [
+                    text_reply(
+                        lang,
+                        "error.too_long",
+                        ReplyKind.ERROR,
+                        limit=self.settings.max_message_chars,
+                    )
+                ]
+            command = parse(incoming.text)
+            if command is not None:
+                return await self.run_command(incoming, command, lang)
+            return [await self.ask(incoming.text, lang)]
+        except UserError as exc:
+            return [text_reply(lang, exc.key, ReplyKind.ERROR, **exc.params)]
+        except Exception:
+            logger.exception("core.failed")
+            return [text_reply(lang, "error.generic", ReplyKind.ERROR)]
+
+    async def language_for(self, incoming: Incoming) -> str:
+        """Explicit per-chat choice, then the question's language, then the platform hint."""
+        if self.repository is not None:
+            chosen = await self.repository.chat_language(incoming.chat)
+            if chosen:
+                return chosen
+        command = parse(incoming.text)
+        detected = detect(command.args if command else incoming.text)
+        if detected:
+            return detected
+        hint = (incoming.language_hint or "").split("-")[0].lower()
+        if hint in LANGUAGES:
+            return hint
+        return self.settings.default_language
+
+    # -- questions -----------------------------------------------------------------------------
+
+    def answer(self, question: str, lang: str | None = None) -> Reply:
+        """Answer one question (pure: no counting); the language follows the question if unset."""
+        lang = lang or detect(question) or self.settings.default_language
+        if not words(question):
+            return text_reply(lang, "ask.empty")
+        return answers.answer(self.library, self.library.search(question), lang)
+
+    async def ask(self, question: str, lang: str) -> Reply:
+        reply = self.answer(question, lang)
+        if self.repository is not None and words(question):
+            declined = None if reply.answered else " ".join(words(question))
+            await self.repository.count_question(self.clock.now(), reply.fact_id, declined)
+        return reply
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def run_command(self, incoming: Incoming, command: ParsedCommand, lang: str) -> list[Reply]:
+        spec = BY_NAME.get(command.name)
+        if spec is None:
+            return [text_reply(lang, "error.unknown_command", command=command.name), self.help(lang)]
+        args = command.args
+        match command.name:
+            case "start":
+                return [self.start(lang)]
+            case "help":
+                return [self.help(lang)]
+            case "ask":
+                if not args:
+                    return [text_reply(lang, "ask.empty")]
+                return [await self.ask(args, lang)]
+            case "topics":
+                return [self.topics(lang, args)]
+            case "fact":
+                return [self.fact(lang, args)]
+            case "timeline":
+                return [self.timeline(lang, _page_number(args))]
+            case "quote":
+                return [self.quote(lang, args)]
+            case "sources":
+                return [self.sources(lang)]
+            case "language":
+                return [await self.language(incoming, lang, args)]
+            case "privacy":
+                return [text_reply(lang, "privacy.body")]
+        return [self.help(lang)]
+
+    def start(self, lang: str) -> Reply:
+        return info(
+            lang,
+            Paragraph(text=t(lang, "start.title"), style=Style.HEADING),
+            Paragraph(text=t(lang, "start.body")),
+            Paragraph(text=t(lang, "start.privacy"), style=Style.NOTE),
+            choices=answers.topic_choices(self.library, lang),
+        )
+
+    def help(self, lang: str) -> Reply:
+        lines = [Paragraph(text=t(lang, "help.title"), style=Style.HEADING)]
+        lines += [
+            Paragraph(text=f"/{c.name} — {t(lang, c.help_key)}", style=Style.ITEM)
+            for c in COMMANDS
+            if c.menu
+        ]
+        lines.append(Paragraph(text=t(lang, "help.free_text")))
+        return info(lang, *lines)
+
+    def topics(self, lang: str, args: str) -> Reply:
+        topic_id, _, page_arg = args.partition(" ")
+        topic = self.library.topics.get(topic_id.strip().lower())
+        if topic is None:
+            choices = [
+                Choice(
+                    label=f"{topic.title.get(lang)} ({len(self.library.live_facts(topic.id))})",
+                    command=f"/topics {topic.id}",
+                )
+                for topic in self.library.topics.values()
+            ]
+            return info(lang, Paragraph(text=t(lang, "topics.title"), style=Style.HEADING), choices=choices)
+        facts = self.library.live_facts(topic.id)
+        pages = max(1, -(-len(facts) // TOPIC_PAGE))
+        page = min(_page_number(page_arg.strip()), pages)
+        shown = facts[(page - 1) * TOPIC_PAGE : page * TOPIC_PAGE]
+        paragraphs = [Paragraph(text=topic.title.get(lang), style=Style.HEADING)]
+        if topic.description:
+            paragraphs.append(Paragraph(text=topic.description.get(lang)))
+        paragraphs.append(Paragraph(text=t(lang, "topics.pick", count=len(facts)), style=Style.NOTE))
+        choices = [answers.fact_choice(f, lang) for f in shown]
+        choices += self._pager(lang, f"/topics {topic.id}", page, pages)
+        choices.append(Choice(label=t(lang, "topics.back"), command="/topics"))
+        return info(lang, *paragraphs, choices=choices, replace=True)
+
+    def fact(self, lang: str, fact_id: str) -> Reply:
+        fact = self.library.facts.get(fact_id.strip())
+        if fact is None or fact.retracted:
+            return text_reply(lang, "fact.unknown", ReplyKind.ERROR)
+        return answers.answer_fact(self.library, fact, lang)
+
+    def timeline(self, lang: str, page: int) -> Reply:
+        events = self.library.timeline()
+        if not events:
+            return text_reply(lang, "timeline.empty")
+        pages = max(1, -(-len(events) // TIMELINE_PAGE))
+        page = min(page, pages)
+        paragraphs = [
+            Paragraph(text=t(lang, "timeline.title", page=page, pages=pages), style=Style.HEADING)
+        ]
+        for event in events[(page - 1) * TIMELINE_PAGE : page * TIMELINE_PAGE]:
+            paragraphs.append(
+                Paragraph(
+                    text=f"{answers.format_event_date(event, lang)} — {event.title.get(lang)}",
+                    style=Style.ITEM,
+                )
+            )
+        return info(lang, *paragraphs, choices=self._pager(lang, "/timeline", page, pages), replace=True)
+
+    @staticmethod
+    def _pager(lang: str, command: str, page: int, pages: int) -> list[Choice]:
+        choices = []
+        if page > 1:
+            choices.append(Choice(label=t(lang, "page.previous"), command=f"{command} {page - 1}"))
+        if page < pages:
+            choices.append(Choice(label=t(lang, "page.next"), command=f"{command} {page + 1}"))
+        return choices
+
+    def quote(self, lang: str, args: str) -> Reply:
+        quotes = self.library.quotes
+        if not args:
+            choices = [
+                Choice(
+                    label=answers.shorten(f"{q.speaker.get(lang)}: {q.text}"),
+                    command=f"/quote {q.id}",
+                )
+                for q in quotes.values()
+            ]
+            return info(lang, Paragraph(text=t(lang, "quote.pick"), style=Style.HEADING), choices=choices)
+        if args.strip() in quotes:
+            return answers.answer_quote(self.library, quotes[args.strip()], lang)
+        for hit in self.library.search(args).hits:
+            if hit.doc_id.startswith(QUOTE_PREFIX) and hit.score >= answers.MIN_SUGGESTION_SCORE:
+                quote = quotes.get(hit.doc_id.removeprefix(QUOTE_PREFIX))
+                if quote:
+                    return answers.answer_quote(self.library, quote, lang, hit.score)
+        return text_reply(lang, "quote.none")
+
+    def sources(self, lang: str) -> Reply:
+        paragraphs = [Paragraph(text=t(lang, "sources.title"), style=Style.HEADING)]
+        for source in self.library.sources.values():
+            paragraphs.append(
+                Paragraph(
+                    text=answers.describe_source(source, lang),
+                    style=Style.ITEM,
+                    url=str(source.url) if source.url else None,
+                )
+            )
+        return info(lang, *paragraphs)
+
+    async def language(self, incoming: Incoming, lang: str, args: str) -> Reply:
+        code = args.strip().lower()
+        if code in LANGUAGES:
+            if self.repository is not None:
+                await self.repository.set_chat_language(incoming.chat, code, self.clock.now())
+            return text_reply(code, "language.set", language=LANGUAGE_NAMES[code])
+        choices = [Choice(label=name, command=f"/language {code}") for code, name in LANGUAGE_NAMES.items()]
+        return info(lang, Paragraph(text=t(lang, "language.pick")), choices=choices)

@@ -1,0 +1,1 @@
+"""The curated knowledge base: models, loading and cross-file validation."""

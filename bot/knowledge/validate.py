@@ -1,0 +1,149 @@
+"""Cross-entry checks: unique ids, known references, verbatim evidence and quotes, translations."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.knowledge.models import KnowledgeBase, Localized, Source
+from bot.search.normalize import normalize
+
+
+@dataclass(slots=True)
+class Report:
+    """Errors make the knowledge base unusable; warnings are work for the curators."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checked_excerpts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def read_source_texts(kb: KnowledgeBase, seeds_dir: Path | None) -> dict[str, str]:
+    """Source id -> whitespace-collapsed text, for sources whose seed file is available."""
+    texts: dict[str, str] = {}
+    if seeds_dir is None:
+        return texts
+    for source in kb.sources:
+        if source.local_ref:
+            path = seeds_dir / source.local_ref
+            if path.is_file():
+                texts[source.id] = _collapse(path.read_text(encoding="utf-8"))
+    return texts
+
+
+def _localized(kb: KnowledgeBase) -> list[tuple[str, Localized]]:
+    out: list[tuple[str, Localized]] = []
+    for src in kb.sources:
+        out.append((f"source {src.id} title", src.title))
+    for topic in kb.topics:
+        out.append((f"topic {topic.id} title", topic.title))
+        if topic.description:
+            out.append((f"topic {topic.id} description", topic.description))
+    for fact in kb.facts:
+        out.append((f"fact {fact.id} answer", fact.answer))
+    for quote in kb.quotes:
+        out.append((f"quote {quote.id} speaker", quote.speaker))
+        if quote.context:
+            out.append((f"quote {quote.id} context", quote.context))
+        if quote.translation:
+            out.append((f"quote {quote.id} translation", quote.translation))
+    for event in kb.events:
+        out.append((f"event {event.id} title", event.title))
+        out.append((f"event {event.id} summary", event.summary))
+    return out
+
+
+def validate(kb: KnowledgeBase, seeds_dir: Path | None = None) -> Report:
+    """Check what single-entry validation cannot: references, uniqueness, verbatim excerpts."""
+    report = Report()
+    ids = Counter(
+        e.id for e in (*kb.sources, *kb.topics, *kb.facts, *kb.quotes, *kb.events)
+    )
+    report.errors += [f"id {i!r} is used {n} times" for i, n in ids.items() if n > 1]
+
+    topics = {t.id for t in kb.topics}
+    sources: dict[str, Source] = {s.id: s for s in kb.sources}
+    facts = {f.id for f in kb.facts}
+    texts = read_source_texts(kb, seeds_dir)
+
+    def check_refs(kind: str, entry_id: str, topic_ids: list[str], source_ids: list[str]) -> None:
+        for t in topic_ids:
+            if t not in topics:
+                report.errors.append(f"{kind} {entry_id}: unknown topic {t!r}")
+        for s in source_ids:
+            if s not in sources:
+                report.errors.append(f"{kind} {entry_id}: unknown source {s!r}")
+
+    def check_verbatim(kind: str, entry_id: str, source_id: str, excerpt: str) -> None:
+        text = texts.get(source_id)
+        if text is None:
+            return
+        report.checked_excerpts += 1
+        if _collapse(excerpt) not in text:
+            report.errors.append(
+                f"{kind} {entry_id}: text is not verbatim in source {source_id!r}: {excerpt[:80]!r}"
+            )
+
+    for fact in kb.facts:
+        check_refs("fact", fact.id, fact.topics, fact.sources)
+        for r in fact.related:
+            if r not in facts:
+                report.errors.append(f"fact {fact.id}: unknown related fact {r!r}")
+        check_verbatim("fact", fact.id, fact.sources[0], fact.evidence)
+    for quote in kb.quotes:
+        check_refs("quote", quote.id, quote.topics, quote.sources)
+        check_verbatim("quote", quote.id, quote.sources[0], quote.text)
+    for event in kb.events:
+        check_refs("event", event.id, event.topics, event.sources)
+        if event.evidence:
+            check_verbatim("event", event.id, event.sources[0], event.evidence)
+    for source in kb.sources:
+        if seeds_dir is not None and source.local_ref and source.id not in texts:
+            report.warnings.append(f"source {source.id}: seed text {source.local_ref} not found")
+
+    phrasings = Counter(
+        normalize(q) for fact in kb.facts for q in fact.questions.all() if normalize(q)
+    )
+    report.warnings += [f"phrasing {p!r} is used by {n} facts" for p, n in phrasings.items() if n > 1]
+    for where, text in _localized(kb):
+        missing = text.missing()
+        if missing:
+            report.warnings.append(f"{where}: missing translation ({', '.join(missing)})")
+        elif text.stale():
+            report.warnings.append(f"{where}: translation is stale (English text changed)")
+    return report
+
+
+def stats(kb: KnowledgeBase) -> dict[str, dict[str, int]]:
+    """Counts per kind, per topic and per language, for ``kb stats``."""
+    per_topic: Counter[str] = Counter()
+    for entry in (*kb.facts, *kb.quotes, *kb.events):
+        per_topic.update(entry.topics)
+    per_lang: Counter[str] = Counter()
+    for _, text in _localized(kb):
+        per_lang.update(lang for lang in ("en", "ru", "be") if getattr(text, lang))
+    keywords: Counter[str] = Counter()
+    for fact in kb.facts:
+        for lang in ("en", "ru", "be"):
+            keywords[lang] += len(getattr(fact.keywords, lang)) + len(getattr(fact.questions, lang))
+    return {
+        "kinds": {
+            "sources": len(kb.sources),
+            "topics": len(kb.topics),
+            "facts": len(kb.facts),
+            "quotes": len(kb.quotes),
+            "events": len(kb.events),
+        },
+        "topics": dict(sorted(per_topic.items())),
+        "translated texts": dict(per_lang),
+        "keywords and phrasings": dict(keywords),
+    }

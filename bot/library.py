@@ -1,0 +1,116 @@
+"""The live knowledge: entries by id plus the search index over them, updated together.
+
+Curated entries come from ``knowledge/``; entries admins add at run time are applied on top
+(by the store at start-up, and one by one as admins confirm them). Every update is synchronous,
+so a search on the event loop sees an entry either fully or not at all.
+"""
+
+from __future__ import annotations
+
+from bot.knowledge.models import Event, Fact, KnowledgeBase, Quote, Source, Topic
+from bot.search.index import Document, SearchIndex
+from bot.search.matcher import MatchResult, MatchSettings, match
+
+FACT_PREFIX = "fact:"
+QUOTE_PREFIX = "quote:"
+
+
+def fact_document(fact: Fact, topics: dict[str, Topic]) -> Document:
+    """What the index sees of a fact: keywords weigh most, then phrasings, then the answer."""
+    topic_words = " ".join(
+        text
+        for t in fact.topics
+        if t in topics
+        for text in (topics[t].title.en, topics[t].title.ru or "", topics[t].title.be or "")
+    )
+    answer = " ".join(x for x in (fact.answer.en, fact.answer.ru, fact.answer.be) if x)
+    return Document(
+        id=FACT_PREFIX + fact.id,
+        fields=(
+            (" ".join(fact.keywords.all()), 1.0),
+            (" ".join(fact.questions.all()), 0.9),
+            (answer, 0.6),
+            (fact.evidence, 0.5),
+            (topic_words, 0.3),
+        ),
+        phrases=(*fact.questions.all(), *fact.keywords.all()),
+        topics=tuple(fact.topics),
+    )
+
+
+def quote_document(quote: Quote) -> Document:
+    """What the index sees of a quote: its words, translations, speaker and keywords."""
+    translation = quote.translation
+    translated = " ".join(x for x in (translation.ru, translation.be) if x) if translation else ""
+    speaker = " ".join(x for x in (quote.speaker.en, quote.speaker.ru, quote.speaker.be) if x)
+    return Document(
+        id=QUOTE_PREFIX + quote.id,
+        fields=(
+            (" ".join(quote.keywords.all()), 1.0),
+            (quote.text, 0.7),
+            (translated, 0.6),
+            (speaker, 0.6),
+            ("quote quotation said цитата цытата сказал сказалі", 0.4),
+        ),
+        phrases=tuple(quote.keywords.all()),
+        topics=tuple(quote.topics),
+    )
+
+
+class Library:
+    """Entries by id and the index that finds them."""
+
+    def __init__(self, kb: KnowledgeBase, settings: MatchSettings | None = None) -> None:
+        self.settings = settings or MatchSettings()
+        self.sources: dict[str, Source] = {s.id: s for s in kb.sources}
+        self.topics: dict[str, Topic] = {t.id: t for t in kb.topics}
+        self.facts: dict[str, Fact] = {}
+        self.quotes: dict[str, Quote] = {}
+        self.events: dict[str, Event] = {e.id: e for e in kb.events}
+        self.index = SearchIndex()
+        for fact in kb.facts:
+            self.put_fact(fact)
+        for quote in kb.quotes:
+            self.put_quote(quote)
+
+    def search(self, query: str) -> MatchResult:
+        return match(self.index, query, self.settings)
+
+    def put_fact(self, fact: Fact) -> None:
+        """Add or replace a fact; a retracted fact is kept but no longer found."""
+        self.facts[fact.id] = fact
+        if fact.retracted:
+            self.index.remove(FACT_PREFIX + fact.id)
+        else:
+            self.index.add(fact_document(fact, self.topics))
+
+    def put_quote(self, quote: Quote) -> None:
+        self.quotes[quote.id] = quote
+        self.index.add(quote_document(quote))
+
+    def put_source(self, source: Source) -> None:
+        self.sources[source.id] = source
+
+    def put_event(self, event: Event) -> None:
+        self.events[event.id] = event
+
+    def live_facts(self, topic_id: str | None = None) -> list[Fact]:
+        """Facts that are served (not retracted), optionally of one topic, in file order."""
+        return [
+            f
+            for f in self.facts.values()
+            if not f.retracted and (topic_id is None or topic_id in f.topics)
+        ]
+
+    def timeline(self) -> list[Event]:
+        return sorted(self.events.values(), key=lambda e: (e.date, e.id))
+
+    def snapshot(self) -> KnowledgeBase:
+        """Everything as one knowledge base, e.g. for export back to YAML."""
+        return KnowledgeBase(
+            sources=list(self.sources.values()),
+            topics=list(self.topics.values()),
+            facts=list(self.facts.values()),
+            quotes=list(self.quotes.values()),
+            events=self.timeline(),
+        )

@@ -1,0 +1,1 @@
+"""Fuzzy search of the knowledge base: normalisation, the in-memory index and the matcher."""

@@ -1,0 +1,162 @@
+"""`match(index, query) -> MatchResult`: fuzzy, weighted scoring of a question; pure, sync, no I/O.
+
+Scoring in two stages:
+
+1. Every query term is expanded to the indexed terms it fuzzily equals (rapidfuzz ``ratio`` over
+   the vocabulary; digits and short words only exactly). Each entry scores the IDF-weighted share
+   of the query's terms it holds, times the weight of the field holding them: the *coverage*.
+   A query word no entry knows counts against every entry, which is what makes off-topic
+   questions ("the weather in Minsk") decline.
+2. The best candidates are re-ranked by comparing the whole query with their phrasings
+   (rapidfuzz ``token_set_ratio``/``token_sort_ratio``), which rewards word order and paraphrase.
+
+The best entry is an answer only when its score clears ``min_score`` and no entry on another
+topic is nearly tied with it; otherwise the result is a decline carrying the close candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from rapidfuzz import fuzz, process
+
+from bot.search.index import SearchIndex
+from bot.search.normalize import terms
+
+MAX_QUERY_TERMS = 24
+
+
+class MatchSettings(BaseModel):
+    """Cut-offs of the matcher; change them only with the eval and benchmark figures quoted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_score: float = 0.52
+    min_coverage: float = 0.5
+    strong_score: float = 0.78
+    tie_margin: float = 0.015
+    fuzzy_cutoff: float = 80.0
+    rerank_candidates: int = 20
+    coverage_weight: float = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One scored entry."""
+
+    doc_id: str
+    score: float
+    coverage: float
+    phrase: float
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """The ranked candidates and whether the best one is good enough to answer with."""
+
+    hits: tuple[Hit, ...]
+    answered: bool
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+def _similarity(score: float) -> float:
+    """Map a rapidfuzz ratio (cut-off..100) to a weight; a typo costs more than its ratio says."""
+    return max(0.0, 1.0 - (100.0 - score) * 0.015)
+
+
+def expand(index: SearchIndex, term: str, cutoff: float) -> tuple[tuple[str, float], ...]:
+    """Indexed terms that ``term`` stands for, with their similarity (1.0 for an exact hit)."""
+    return _expand_cached(index, index.vocabulary_version, term, cutoff)
+
+
+@lru_cache(maxsize=50_000)
+def _expand_cached(
+    index: SearchIndex, vocabulary_version: int, term: str, cutoff: float
+) -> tuple[tuple[str, float], ...]:
+    found: dict[str, float] = {}
+    if index.has_term(term):
+        found[term] = 1.0
+    if term.isdigit() or len(term) <= 3:
+        return tuple(found.items())
+    term_cutoff = cutoff - 5 if len(term) == 4 else cutoff
+    for candidate, score, _ in process.extract(
+        term, index.vocabulary(), scorer=fuzz.ratio, score_cutoff=term_cutoff, limit=4
+    ):
+        if candidate != term and not candidate.isdigit():
+            found.setdefault(candidate, _similarity(score))
+    return tuple(found.items())
+
+
+def match(index: SearchIndex, query: str, settings: MatchSettings | None = None) -> MatchResult:
+    """Score ``query`` against every entry of ``index``."""
+    settings = settings or MatchSettings()
+    query_terms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
+    if not query_terms or len(index) == 0:
+        return MatchResult((), False)
+
+    scores = np.zeros(index.capacity, dtype=np.float32)
+    total_weight = 0.0
+    for term in query_terms:
+        expansions = expand(index, term, settings.fuzzy_cutoff)
+        if not expansions:
+            total_weight += index.idf(term)
+            continue
+        weight = max(index.idf(t) for t, _ in expansions)
+        total_weight += weight
+        if len(expansions) == 1:
+            slots, field_weights = index.postings(expansions[0][0])
+            scores[slots] += field_weights * (expansions[0][1] * weight)
+            continue
+        best = np.zeros(index.capacity, dtype=np.float32)
+        for t, similarity in expansions:
+            slots, field_weights = index.postings(t)
+            best[slots] = np.maximum(best[slots], field_weights * similarity)
+        scores += best * weight
+
+    if total_weight <= 0 or not scores.any():
+        return MatchResult((), False)
+    coverage = scores / total_weight
+    k = min(settings.rerank_candidates, int(np.count_nonzero(coverage)))
+    top = np.argpartition(-coverage, k - 1)[:k] if k < len(coverage) else np.arange(len(coverage))
+    query_text = " ".join(query_terms)
+    hits: list[Hit] = []
+    for slot in top.tolist():
+        document = index.slot_document(slot)
+        if document is None or coverage[slot] <= 0:
+            continue
+        phrase = max(
+            (
+                (fuzz.token_set_ratio(query_text, p) + fuzz.token_sort_ratio(query_text, p)) / 200
+                for p in index.slot_phrases(slot)
+            ),
+            default=0.0,
+        )
+        cov = float(coverage[slot])
+        score = settings.coverage_weight * cov + (1 - settings.coverage_weight) * phrase
+        hits.append(
+            Hit(document.id, round(score, 4), round(cov, 4), round(phrase, 4), document.topics)
+        )
+    hits.sort(key=lambda h: (-h.score, h.doc_id))
+    return MatchResult(tuple(hits), _is_answer(hits, settings))
+
+
+def _is_answer(hits: list[Hit], settings: MatchSettings) -> bool:
+    if not hits:
+        return False
+    best = hits[0]
+    if best.score < settings.min_score or best.coverage < settings.min_coverage:
+        return False
+    if len(hits) > 1 and best.score < settings.strong_score:
+        runner_up = hits[1]
+        tied = best.score - runner_up.score < settings.tie_margin
+        # Two near-equal entries on the same topic are both on point; on unrelated topics the
+        # question is ambiguous, and guessing would risk an unrelated answer.
+        return not (tied and not set(best.topics) & set(runner_up.topics))
+    return True

@@ -1,0 +1,113 @@
+"""Text folding shared by indexing and querying: Unicode, numbers, stems, one Latin spelling.
+
+Every word goes through the same steps so that "Ганчарык", "Гончарика" and "Hancharyk" meet:
+Unicode compatibility folding and case folding, number forms (``No. 2``, ``#2``, ``№ 2``,
+``4,000``), stop-word removal, stemming (Snowball: Russian for Cyrillic, English for Latin), then
+transliteration to ASCII (anyascii) and a phonetic skeleton that merges the usual variants of
+Slavic romanisation (kh/h/g, ch/tsch, ya/ja/ia, y/i ...).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import snowballstemmer
+from anyascii import anyascii
+
+from bot.search.stopwords import STOPWORDS
+
+MAX_QUERY_CHARS = 1000
+
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_NUMBER_MARK = re.compile(
+    r"(?:\bno\.?|\bnr\.?|\bnum\.?|\bnumber|#|№|\bномер|\bнумар|\bн-р)\s*(?=\d)", re.IGNORECASE
+)
+_DIGIT_GROUPS = re.compile(r"(?<![\d.,])(\d{1,3})(?:[ ,.\u00a0\u202f\u2009](\d{3}))+(?![\d])")
+_PERCENT = re.compile(r"(\d)\s*%")
+_SKELETON_RULES: tuple[tuple[str, str], ...] = (
+    ("shch", "s"),
+    ("sch", "s"),
+    ("sh", "s"),
+    ("zh", "z"),
+    ("kh", "h"),
+    ("ch", "c"),
+    ("ts", "c"),
+    ("tz", "c"),
+    ("ck", "k"),
+    ("ph", "f"),
+    ("w", "v"),
+    ("q", "k"),
+    ("x", "ks"),
+    ("g", "h"),
+    ("j", "i"),
+    ("y", "i"),
+    ("'", ""),
+)
+_BELARUSIAN_TO_RUSSIAN = str.maketrans({"і": "и", "ў": "в", "’": "", "'": "", "ʼ": ""})
+
+_english = snowballstemmer.stemmer("english")
+_russian = snowballstemmer.stemmer("russian")
+
+
+def _strip_latin_marks(text: str) -> str:
+    """Drop accents from Latin letters (š -> s) but keep Cyrillic й and ў intact."""
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(ch) and out and out[-1] < "\u0250":
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def fold(text: str) -> str:
+    """Unicode and case folding, number forms unified; the words are still readable."""
+    text = unicodedata.normalize("NFKC", text[:MAX_QUERY_CHARS])
+    text = unicodedata.normalize("NFC", _strip_latin_marks(text)).casefold().replace("ё", "е")
+    text = _NUMBER_MARK.sub(" ", text)
+    text = _DIGIT_GROUPS.sub(lambda m: m.group(0).replace(",", "").replace(".", ""), text)
+    text = re.sub(r"(?<=\d)[ \u00a0\u202f\u2009](?=\d{3}\b)", "", text)
+    return _PERCENT.sub(r"\1 percent", text)
+
+
+def words(text: str) -> list[str]:
+    """The folded words of a text, stop words included."""
+    return _WORD.findall(fold(text))
+
+
+@lru_cache(maxsize=200_000)
+def term(word: str) -> str:
+    """One folded word -> its index term: stem, transliterate, reduce to a skeleton."""
+    if word.isdigit():
+        return word
+    if _CYRILLIC.search(word):
+        word = _russian.stemWord(word.translate(_BELARUSIAN_TO_RUSSIAN))
+    else:
+        word = _english.stemWord(word)
+    latin = anyascii(word).lower()
+    for old, new in _SKELETON_RULES:
+        latin = latin.replace(old, new)
+    return re.sub(r"(.)\1+", r"\1", latin)
+
+
+def is_stopword(word: str) -> bool:
+    return word in STOPWORDS
+
+
+def terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
+    """Index terms of a text, in order, stop words dropped unless asked for."""
+    out: list[str] = []
+    for word in words(text):
+        if not keep_stopwords and is_stopword(word):
+            continue
+        t = term(word)
+        if t:
+            out.append(t)
+    return out
+
+
+def normalize(text: str) -> str:
+    """The whole text as space-separated index terms (idempotent on its own output)."""
+    return " ".join(terms(text, keep_stopwords=True))

@@ -1,0 +1,47 @@
+"""Function words of English, Russian and Belarusian (and Latin-script Russian) that carry no topic.
+
+Deliberately short: only words that say nothing about what is asked. Content words such as
+"today", "work" or "year" are not here, because an out-of-scope question must keep them.
+"""
+
+from __future__ import annotations
+
+_ENGLISH = """
+a an the and or but if of in on at to for from by with without about into onto over under after
+before since until during between against through than then as so such that this these those it
+its is are was were be been being am do does did done doing have has had having can could will
+would shall should may might must i me my we us our you your he him his she her they them their
+what which who whom whose when where why how whats whos hows there here not no nor any some all
+each every both either neither own same other another more most much many very just also only
+again ever still yet please tell explain know want like say said give show let s t d ll re ve m
+anything something someone somebody way kind sort about really actually exactly
+"""
+
+_RUSSIAN = """
+а и или но если то это этот эта эти тот та те так такой такая такие как какой какая какие каков
+что кто кого кому кем чем чего где когда куда откуда почему зачем ли же бы не ни нет да в во на
+по о об от до из у к ко с со за под над при для про без через между после перед ещё еще уже
+вот я мы ты вы он она оно они его ее её их мне меня нас вас им ей ему был была было были быть
+есть будет будут может можно нужно надо скажи скажите расскажи расскажите объясни объясните
+пожалуйста ну ли чей чья чьё чьи сколько всё все весь вся свой своя свои своё который которая
+которые которое также тоже только очень
+"""
+
+_BELARUSIAN = """
+а і й ці або але калі гэта гэты гэтая гэтыя той тая тыя так такі такая такія як які якая якое
+якія што хто каго каму кім чым чаго дзе куды адкуль чаму навошта ж б бы не ні няма так у ў на
+па пра аб ад да з са за пад над пры для без праз паміж пасля перад ужо вось я мы ты вы ён яна
+яно яны яго яе іх мне мяне нас вас ім ёй яму быў была было былі быць ёсць будзе будуць можа
+можна трэба скажы скажыце раскажы раскажыце растлумач калі ласка ну чый чыя чыё чые колькі
+усё ўсё усе ўсе увесь уся свой свая свае сваё які якая таксама толькі вельмі
+"""
+
+_RUSSIAN_LATIN = """
+chto kto kogda gde pochemu zachem skolko kak kakoy kakaya kakie eto etot byl byla bylo byli
+li ne net da v vo na po o ob ot do iz u k s so za pri dlya pro bez posle pered uzhe ya my ty vy
+on ona oni ego ee ikh mne nas vas est budet mozhno nado skazhi rasskazhi shto kali hto
+"""
+
+STOPWORDS: frozenset[str] = frozenset(
+    (_ENGLISH + _RUSSIAN + _BELARUSIAN + _RUSSIAN_LATIN).split()
+)

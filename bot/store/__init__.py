@@ -1,0 +1,1 @@
+"""The SQLite store: connection, migrations and all SQL."""

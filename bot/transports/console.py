@@ -1,0 +1,62 @@
+"""stdin/stdout transport: the terminal chat, for local use and end-to-end tests without a network."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from bot.core import Core
+from bot.domain import ChatRef, Choice, Incoming, Platform, Reply
+from bot.texts import t
+
+PROMPT = "> "
+
+
+class ConsoleTransport:
+    """One conversation in the terminal; numbered choices are picked by typing their number."""
+
+    platform = Platform.CONSOLE
+
+    def __init__(self, core: Core, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+        self.core = core
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.chat = ChatRef(platform=Platform.CONSOLE, chat_id="local")
+        self._choices: tuple[Choice, ...] = ()
+
+    def _write(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        self._choices = reply.choices or self._choices
+        self._write(reply.plain_text(numbered_choices=True) + "\n\n")
+
+    def resolve(self, line: str) -> str:
+        """A bare number picks one of the last numbered choices."""
+        if line.isdigit() and 0 < int(line) <= len(self._choices):
+            return self._choices[int(line) - 1].command
+        return line
+
+    async def run(self) -> None:
+        lang = self.core.settings.default_language
+        for reply in await self.core.handle(self._incoming("/start")):
+            await self.send(self.chat, reply)
+        self._write(t(lang, "console.hint") + "\n")
+        while True:
+            self._write(PROMPT)
+            line = await asyncio.to_thread(self.stdin.readline)
+            if not line:
+                self._write("\n")
+                return
+            line = line.strip()
+            if line.lower() in ("/quit", "/exit", "quit", "exit"):
+                return
+            if not line:
+                continue
+            for reply in await self.core.handle(self._incoming(self.resolve(line))):
+                await self.send(self.chat, reply)
+
+    def _incoming(self, text: str) -> Incoming:
+        return Incoming(chat=self.chat, sender_id="local", text=text, is_private=True)
