@@ -85,7 +85,9 @@ def answer_fact(library: Library, fact: Fact, lang: str, score: float = 1.0) -> 
         lang=lang,
         fact_id=fact.id,
         score=round(score, 4),
-        sources=tuple(source_ref(library.sources[s], lang) for s in fact.sources if s in library.sources),
+        sources=tuple(
+            source_ref(library.sources[s], lang) for s in fact.sources if s in library.sources
+        ),
     )
 
 
@@ -111,7 +113,9 @@ def answer_quote(library: Library, quote: Quote, lang: str, score: float = 1.0) 
         lang=lang,
         fact_id=QUOTE_PREFIX + quote.id,
         score=round(score, 4),
-        sources=tuple(source_ref(library.sources[s], lang) for s in quote.sources if s in library.sources),
+        sources=tuple(
+            source_ref(library.sources[s], lang) for s in quote.sources if s in library.sources
+        ),
     )
 
 
@@ -177,7 +181,35 @@ def answer(library: Library, result: MatchResult, lang: str) -> Reply:
 def event_paragraphs(library: Library, event: Event, lang: str) -> list[Paragraph]:
     """Date and title as a heading, then the summary and the source line."""
     return [
-        Paragraph(text=f"{format_event_date(event, lang)}: {event.title.get(lang)}", style=Style.HEADING),
+        Paragraph(
+            text=f"{format_event_date(event, lang)}: {event.title.get(lang)}", style=Style.HEADING
+        ),
         Paragraph(text=event.summary.get(lang)),
         *source_paragraphs(library, event.sources, lang),
     ]
+
+
+def alert_reply(library: Library, event: Event, lang: str) -> Reply:
+    """A new event as one alert message: date, title, summary, source, and what to do next."""
+    paragraphs = event_paragraphs(library, event, lang)
+    paragraphs[0] = Paragraph(
+        text=t(lang, "alert.heading", title=paragraphs[0].text), style=Style.HEADING
+    )
+    choices: list[Choice] = []
+    topic = library.topics.get(event.topics[0])
+    if topic is not None:
+        choices.append(Choice(label=t(lang, "alert.related"), command=f"/topics {topic.id}"))
+        choices.append(
+            Choice(
+                label=shorten(t(lang, "alert.unsubscribe", topic=topic.title.get(lang))),
+                command=f"/unsubscribe {topic.id}",
+            )
+        )
+    return Reply(
+        paragraphs=tuple(paragraphs),
+        choices=tuple(choices),
+        lang=lang,
+        sources=tuple(
+            source_ref(library.sources[s], lang) for s in event.sources if s in library.sources
+        ),
+    )

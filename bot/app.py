@@ -1,16 +1,26 @@
-"""Composition root: builds the store, library and core, then runs the transports."""
+"""Composition root: builds the store, library and core, then runs transports in one TaskGroup."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
+from bot.alerts.delivery import DeliveryWorker
+from bot.alerts.ratelimit import ChatLimits, RateLimiter
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.core import Core
+from bot.domain import Platform
+from bot.errors import ConfigError
 from bot.knowledge.models import KnowledgeBase
 from bot.library import Library
 from bot.store.db import Database
 from bot.store.repositories import Repository
+from bot.transports.base import Transport
 from bot.transports.console import ConsoleTransport
 
 logger = logging.getLogger(__name__)
@@ -24,8 +34,53 @@ async def chat(settings: Settings, kb: KnowledgeBase) -> int:
     return 0
 
 
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def build_limiters(settings: Settings, clock: Clock) -> dict[Platform, RateLimiter]:
+    alerts = settings.alerts
+    return {
+        Platform.TELEGRAM: RateLimiter(
+            alerts.telegram_per_second,
+            ChatLimits(alerts.telegram_chat_interval, alerts.telegram_group_per_minute),
+            clock,
+        ),
+        Platform.MATRIX: RateLimiter(
+            alerts.matrix_per_second, ChatLimits(alerts.telegram_chat_interval, 10_000), clock
+        ),
+    }
+
+
+def build_transports(
+    core: Core, settings: Settings, stop: asyncio.Event, limiters: dict[Platform, RateLimiter]
+) -> dict[Platform, Transport]:
+    transports: dict[Platform, Transport] = {}
+    if settings.telegram.configured:
+        from bot.transports.telegram import TelegramTransport
+
+        transports[Platform.TELEGRAM] = TelegramTransport(
+            core, settings.telegram, stop, limiters[Platform.TELEGRAM]
+        )
+    return transports
+
+
+async def publish_new_knowledge_events(
+    library: Library, repository: Repository, clock: Clock
+) -> None:
+    """Events in knowledge/ that were never published go out now; published ones join the library."""
+    for event in library.timeline():
+        recipients = await repository.publish_event(event, clock.now())
+        if recipients:
+            logger.info("alerts.published", extra={"event": event.id, "recipients": recipients})
+    for event in await repository.published_events():
+        library.put_event(event)
+
+
 async def serve(settings: Settings, kb: KnowledgeBase) -> int:
-    """Serve every platform whose credentials are set."""
+    """Serve every platform whose credentials are set, until SIGTERM or SIGINT."""
     if not (settings.telegram.configured or settings.matrix.configured):
         print(
             "error: no platform is configured: set BOT_TELEGRAM__TOKEN for Telegram, or "
@@ -34,4 +89,43 @@ async def serve(settings: Settings, kb: KnowledgeBase) -> int:
             file=sys.stderr,
         )
         return 1
-    raise NotImplementedError
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    problems: list[str] = []
+    clock = SystemClock()
+    async with Database(settings.database) as db:
+        repository = Repository(db)
+        library = Library(kb, settings.search)
+        await publish_new_knowledge_events(library, repository, clock)
+        core = Core(library, settings, repository, clock)
+        limiters = build_limiters(settings, clock)
+        try:
+            transports = build_transports(core, settings, stop, limiters)
+            worker = DeliveryWorker(
+                repository,
+                library,
+                transports,
+                limiters,
+                settings.alerts,
+                clock,
+                default_language=settings.default_language,
+            )
+            core.on_publish = worker.wake
+            async with asyncio.TaskGroup() as group:
+                for transport in transports.values():
+                    group.create_task(_run_or_stop(transport.run(), stop))
+                group.create_task(_run_or_stop(worker.run(stop), stop))
+        except* ConfigError as errors:
+            problems += [str(e) for e in errors.exceptions]
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    logger.info("bot.stopped")
+    return 2 if problems else 0
+
+
+async def _run_or_stop(job: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """A transport or worker that ends stops the others too, so the process exits, not limps."""
+    try:
+        await job
+    finally:
+        stop.set()

@@ -39,11 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     kb = sub.add_parser("kb", help="knowledge base tools")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
-    kb_validate = kb_sub.add_parser("validate", help="check schema, ids, references, verbatim excerpts")
+    kb_validate = kb_sub.add_parser(
+        "validate", help="check schema, ids, references, verbatim excerpts"
+    )
     kb_validate.add_argument("--seeds", type=Path, help="directory of the source texts")
     kb_validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
     kb_sub.add_parser("stats", help="counts per kind, topic and language")
-    kb_export = kb_sub.add_parser("export", help="write the knowledge (files + run-time additions) as YAML")
+    kb_export = kb_sub.add_parser(
+        "export", help="write the knowledge (files + run-time additions) as YAML"
+    )
     kb_export.add_argument("directory", type=Path)
     return parser
 
@@ -81,7 +85,9 @@ def run_ask(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> 
         questions = [" ".join(args.question)]
     for question in questions:
         reply = core.answer(question[: settings.max_message_chars], args.lang)
-        print(reply_json(reply) if args.json else reply.plain_text(numbered_choices=True), flush=True)
+        print(
+            reply_json(reply) if args.json else reply.plain_text(numbered_choices=True), flush=True
+        )
     return 0
 
 
@@ -120,7 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         secrets = [
             s.get_secret_value()
-            for s in (settings.telegram.token, settings.matrix.access_token, settings.matrix.password)
+            for s in (
+                settings.telegram.token,
+                settings.matrix.access_token,
+                settings.matrix.password,
+            )
             if s is not None
         ]
         logs.configure(settings.log_level, settings.log_format, secrets)

@@ -33,13 +33,19 @@ COMMANDS: tuple[Command, ...] = (
     Command("timeline", "help.cmd.timeline"),
     Command("quote", "help.cmd.quote"),
     Command("sources", "help.cmd.sources"),
+    Command("subscribe", "help.cmd.subscribe", Role.CHAT_ADMIN),
+    Command("unsubscribe", "help.cmd.unsubscribe", Role.CHAT_ADMIN),
+    Command("subscriptions", "help.cmd.subscriptions"),
+    Command("toggle", "help.cmd.toggle", Role.CHAT_ADMIN, menu=False),
     Command("language", "help.cmd.language"),
     Command("privacy", "help.cmd.privacy"),
     Command("fact", "help.cmd.fact", menu=False),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
 
-_COMMAND = re.compile(r"^[/!]([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.S)
+_COMMAND = re.compile(
+    r"^[/!]([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.S
+)
 
 
 @dataclass(frozen=True, slots=True)

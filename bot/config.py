@@ -61,6 +61,7 @@ class TelegramSettings(Section):
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str | None = None
     webhook_url: str | None = None
+    webhook_path: str = "telegram"
     listen: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
     secret_token: SecretStr | None = None
@@ -136,7 +137,9 @@ class Settings(BaseSettings):
         for admin in value:
             platform, _, ident = admin.partition(":")
             if platform not in ("telegram", "matrix", "console") or not ident:
-                raise ValueError(f"admin {admin!r} must be 'telegram:<numeric id>' or 'matrix:@user:server'")
+                raise ValueError(
+                    f"admin {admin!r} must be 'telegram:<numeric id>' or 'matrix:@user:server'"
+                )
             if platform == "telegram" and not ident.isdigit():
                 raise ValueError(f"telegram admin {admin!r} must be a numeric user id")
         return value

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from bot import answers
 from bot.clock import Clock, SystemClock
-from bot.commands import BY_NAME, COMMANDS, ParsedCommand, parse
+from bot.commands import BY_NAME, COMMANDS, ParsedCommand, Role, parse
 from bot.config import Settings
-from bot.domain import Choice, Incoming, Paragraph, Reply, ReplyKind, Style
+from bot.domain import ChatRef, Choice, Incoming, Paragraph, Reply, ReplyKind, Style
 from bot.errors import UserError
 from bot.flood import FloodGuard
 from bot.language import detect
@@ -23,7 +24,9 @@ TIMELINE_PAGE = 8
 TOPIC_PAGE = 12
 
 
-def info(lang: str, *paragraphs: Paragraph, choices: list[Choice] | None = None, replace: bool = False) -> Reply:
+def info(
+    lang: str, *paragraphs: Paragraph, choices: list[Choice] | None = None, replace: bool = False
+) -> Reply:
     return Reply(paragraphs=paragraphs, choices=tuple(choices or ()), lang=lang, replace=replace)
 
 
@@ -50,6 +53,7 @@ class Core:
         self.repository = repository
         self.clock = clock or SystemClock()
         self.flood = FloodGuard(settings.telegram.questions_per_minute, self.clock)
+        self.on_publish: Callable[[], None] = lambda: None
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -115,11 +119,18 @@ class Core:
 
     # -- commands ------------------------------------------------------------------------------
 
-    async def run_command(self, incoming: Incoming, command: ParsedCommand, lang: str) -> list[Reply]:
+    async def run_command(
+        self, incoming: Incoming, command: ParsedCommand, lang: str
+    ) -> list[Reply]:
         spec = BY_NAME.get(command.name)
         if spec is None:
-            return [text_reply(lang, "error.unknown_command", command=command.name), self.help(lang)]
+            return [
+                text_reply(lang, "error.unknown_command", command=command.name),
+                self.help(lang),
+            ]
         args = command.args
+        if spec.role is Role.CHAT_ADMIN and not (incoming.is_private or incoming.is_chat_admin):
+            return [text_reply(lang, "subscribe.admins_only", ReplyKind.ERROR)]
         match command.name:
             case "start":
                 return [self.start(lang)]
@@ -143,6 +154,8 @@ class Core:
                 return [await self.language(incoming, lang, args)]
             case "privacy":
                 return [text_reply(lang, "privacy.body")]
+            case "subscribe" | "toggle" | "unsubscribe" | "subscriptions":
+                return [await self.subscriptions(incoming, lang, command.name, args)]
         return [self.help(lang)]
 
     def start(self, lang: str) -> Reply:
@@ -175,7 +188,9 @@ class Core:
                 )
                 for topic in self.library.topics.values()
             ]
-            return info(lang, Paragraph(text=t(lang, "topics.title"), style=Style.HEADING), choices=choices)
+            return info(
+                lang, Paragraph(text=t(lang, "topics.title"), style=Style.HEADING), choices=choices
+            )
         facts = self.library.live_facts(topic.id)
         pages = max(1, -(-len(facts) // TOPIC_PAGE))
         page = min(_page_number(page_arg.strip()), pages)
@@ -183,7 +198,9 @@ class Core:
         paragraphs = [Paragraph(text=topic.title.get(lang), style=Style.HEADING)]
         if topic.description:
             paragraphs.append(Paragraph(text=topic.description.get(lang)))
-        paragraphs.append(Paragraph(text=t(lang, "topics.pick", count=len(facts)), style=Style.NOTE))
+        paragraphs.append(
+            Paragraph(text=t(lang, "topics.pick", count=len(facts)), style=Style.NOTE)
+        )
         choices = [answers.fact_choice(f, lang) for f in shown]
         choices += self._pager(lang, f"/topics {topic.id}", page, pages)
         choices.append(Choice(label=t(lang, "topics.back"), command="/topics"))
@@ -211,7 +228,9 @@ class Core:
                     style=Style.ITEM,
                 )
             )
-        return info(lang, *paragraphs, choices=self._pager(lang, "/timeline", page, pages), replace=True)
+        return info(
+            lang, *paragraphs, choices=self._pager(lang, "/timeline", page, pages), replace=True
+        )
 
     @staticmethod
     def _pager(lang: str, command: str, page: int, pages: int) -> list[Choice]:
@@ -232,7 +251,9 @@ class Core:
                 )
                 for q in quotes.values()
             ]
-            return info(lang, Paragraph(text=t(lang, "quote.pick"), style=Style.HEADING), choices=choices)
+            return info(
+                lang, Paragraph(text=t(lang, "quote.pick"), style=Style.HEADING), choices=choices
+            )
         if args.strip() in quotes:
             return answers.answer_quote(self.library, quotes[args.strip()], lang)
         for hit in self.library.search(args).hits:
@@ -260,5 +281,74 @@ class Core:
             if self.repository is not None:
                 await self.repository.set_chat_language(incoming.chat, code, self.clock.now())
             return text_reply(code, "language.set", language=LANGUAGE_NAMES[code])
-        choices = [Choice(label=name, command=f"/language {code}") for code, name in LANGUAGE_NAMES.items()]
+        choices = [
+            Choice(label=name, command=f"/language {code}")
+            for code, name in LANGUAGE_NAMES.items()
+        ]
         return info(lang, Paragraph(text=t(lang, "language.pick")), choices=choices)
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    async def chat_gone(self, chat: ChatRef) -> None:
+        """The bot was removed from or blocked in a chat: it follows nothing any more."""
+        if self.repository is not None:
+            await self.repository.unsubscribe(chat)
+
+    async def chat_moved(self, chat: ChatRef, new_chat_id: str) -> None:
+        """A group became a supergroup (or a room was upgraded): subscriptions follow it."""
+        if self.repository is not None:
+            await self.repository.move_chat(chat, new_chat_id)
+
+    async def subscriptions(self, incoming: Incoming, lang: str, name: str, args: str) -> Reply:
+        """/subscribe [topic|all], /toggle topic, /unsubscribe [topic|all], /subscriptions."""
+        repository = self.repository
+        if repository is None:
+            return text_reply(lang, "error.generic", ReplyKind.ERROR)
+        chat = incoming.chat
+        topic_id = args.strip().lower()
+        topics = self.library.topics
+        if topic_id and topic_id != "all" and topic_id not in topics:
+            return text_reply(lang, "subscribe.unknown", ReplyKind.ERROR, topic=args.strip()[:40])
+        chosen = list(topics) if topic_id in ("all", "") else [topic_id]
+        now = self.clock.now()
+        match name:
+            case "subscribe" if topic_id:
+                await repository.subscribe(chat, chosen, now)
+                return text_reply(lang, "subscribe.done", topics=self._titles(chosen, lang))
+            case "toggle" if topic_id and topic_id != "all":
+                if topic_id in await repository.subscriptions(chat):
+                    await repository.unsubscribe(chat, [topic_id])
+                else:
+                    await repository.subscribe(chat, [topic_id], now)
+            case "unsubscribe":
+                if topic_id in ("", "all"):
+                    await repository.unsubscribe(chat)
+                    return text_reply(lang, "unsubscribe.all")
+                await repository.unsubscribe(chat, chosen)
+                return text_reply(lang, "unsubscribe.done", topics=self._titles(chosen, lang))
+            case "subscriptions":
+                followed = await repository.subscriptions(chat)
+                if not followed:
+                    return text_reply(lang, "subscriptions.empty")
+                return text_reply(lang, "subscriptions.list", topics=self._titles(followed, lang))
+        return await self.subscription_menu(incoming, lang)
+
+    async def subscription_menu(self, incoming: Incoming, lang: str) -> Reply:
+        """The topics as toggle buttons, ticked where the chat follows them."""
+        assert self.repository is not None
+        followed = set(await self.repository.subscriptions(incoming.chat))
+        choices = [
+            Choice(
+                label=("✅ " if topic.id in followed else "▫️ ") + topic.title.get(lang),
+                command=f"/toggle {topic.id}",
+            )
+            for topic in self.library.topics.values()
+        ]
+        choices.append(Choice(label=t(lang, "subscribe.all"), command="/subscribe all"))
+        choices.append(Choice(label=t(lang, "subscribe.none"), command="/unsubscribe all"))
+        text = t(lang, "subscribe.pick", count=len(followed), total=len(self.library.topics))
+        return info(lang, Paragraph(text=text), choices=choices, replace=True)
+
+    def _titles(self, topic_ids: list[str], lang: str) -> str:
+        topics = self.library.topics
+        return ", ".join(topics[i].title.get(lang) if i in topics else i for i in topic_ids)

@@ -1,13 +1,13 @@
 """Exception hierarchy of the bot.
 
-    BotError
-    ├── KnowledgeError        a knowledge file or entry is invalid (file, line, entry id, field)
-    ├── ConfigError           settings are missing or malformed (one clear line, exit non-zero)
-    ├── UserError             the user asked for something we refuse; carries a text key
-    │   └── NotAllowed        the user may not do this (answered like an unknown command)
-    └── DeliveryError         sending a message failed
-        ├── DeliveryDeferred  try again later (rate limit, network error, 5xx)
-        └── RecipientGone     the chat blocked us, left or no longer exists; final
+BotError
+├── KnowledgeError        a knowledge file or entry is invalid (file, line, entry id, field)
+├── ConfigError           settings are missing or malformed (one clear line, exit non-zero)
+├── UserError             the user asked for something we refuse; carries a text key
+│   └── NotAllowed        the user may not do this (answered like an unknown command)
+└── DeliveryError         sending a message failed
+    ├── DeliveryDeferred  try again later (rate limit, network error, 5xx)
+    └── RecipientGone     the chat blocked us, left or no longer exists; final
 """
 
 from __future__ import annotations

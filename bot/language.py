@@ -9,19 +9,98 @@ _BELARUSIAN_LETTERS = re.compile(r"[іўІЎ]")
 _RUSSIAN_LETTERS = re.compile(r"[иъщИЪЩ]")
 _WORD = re.compile(r"[^\W\d_]+")
 _BELARUSIAN_WORDS = frozenset(
-    "што хто калі колькі чаму дзе які якая якое якія ці гэта гэты быў пра з ад да як "
-    "ёсць ня няма таксама толькі вельмі".split()
+    [
+        "што",
+        "хто",
+        "калі",
+        "колькі",
+        "чаму",
+        "дзе",
+        "які",
+        "якая",
+        "якое",
+        "якія",
+        "ці",
+        "гэта",
+        "гэты",
+        "быў",
+        "пра",
+        "з",
+        "ад",
+        "да",
+        "як",
+        "ёсць",
+        "ня",
+        "няма",
+        "таксама",
+        "толькі",
+        "вельмі",
+    ]
 )
 _RUSSIAN_WORDS = frozenset(
-    "что кто когда сколько почему где какой какая какое какие ли это этот был была были "
-    "про с от до как есть нет не также только очень в".split()
+    [
+        "что",
+        "кто",
+        "когда",
+        "сколько",
+        "почему",
+        "где",
+        "какой",
+        "какая",
+        "какое",
+        "какие",
+        "ли",
+        "это",
+        "этот",
+        "был",
+        "была",
+        "были",
+        "про",
+        "с",
+        "от",
+        "до",
+        "как",
+        "есть",
+        "нет",
+        "не",
+        "также",
+        "только",
+        "очень",
+        "в",
+    ]
 )
 _RUSSIAN_LATIN = frozenset(
-    "chto kto kogda gde pochemu skolko kakoy kakaya kakie byl byla byli eto "
-    "profsoyuz profsoyuzy profsoyuzov zabastovka zabastovki dekret komissiya "
-    "rekomendatsii rekomendatsiy statya statyu mot".split()
+    [
+        "chto",
+        "kto",
+        "kogda",
+        "gde",
+        "pochemu",
+        "skolko",
+        "kakoy",
+        "kakaya",
+        "kakie",
+        "byl",
+        "byla",
+        "byli",
+        "eto",
+        "profsoyuz",
+        "profsoyuzy",
+        "profsoyuzov",
+        "zabastovka",
+        "zabastovki",
+        "dekret",
+        "komissiya",
+        "rekomendatsii",
+        "rekomendatsiy",
+        "statya",
+        "statyu",
+        "mot",
+    ]
 )
-_BELARUSIAN_LATIN = frozenset("prafsajuz prafsajuzy prafsajuzau prafsayuz kamisija kamisiya".split())
+_BELARUSIAN_LATIN = frozenset(
+    ["prafsajuz", "prafsajuzy", "prafsajuzau", "prafsayuz", "kamisija", "kamisiya"]
+)
 
 
 def detect(text: str) -> str | None:

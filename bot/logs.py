@@ -92,10 +92,20 @@ def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(Redactor(secrets))
     handler.setFormatter(
-        JsonFormatter() if fmt == "json" else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        JsonFormatter()
+        if fmt == "json"
+        else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "telegram", "nio", "aiosqlite", "apscheduler", "aiohttp.access"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "telegram",
+        "nio",
+        "aiosqlite",
+        "apscheduler",
+        "aiohttp.access",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

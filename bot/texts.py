@@ -6,7 +6,7 @@ from a language falls back to English; the test suite fails if any catalogue lac
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -16,7 +16,7 @@ LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "be": "Беларус
 LOCALES = Path(__file__).resolve().parent / "locales"
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(lang: str) -> dict[str, str]:
     """Key -> text for one language (blocking file read, cached; call ``preload`` early)."""
     path = LOCALES / lang / "LC_MESSAGES" / "messages.po"

@@ -61,12 +61,16 @@ def parse_file(path: Path, text: str) -> dict[str, list[BaseModel]]:
         model = KINDS.get(str(kind))
         if model is None:
             problems.append(
-                KnowledgeProblem(str(path), _line_of(root, (kind,)), None, None, f"unknown kind {kind!r}")
+                KnowledgeProblem(
+                    str(path), _line_of(root, (kind,)), None, None, f"unknown kind {kind!r}"
+                )
             )
             continue
         if not isinstance(items, list):
             line = _line_of(root, (kind,))
-            problems.append(KnowledgeProblem(str(path), line, None, None, f"{kind} must be a list"))
+            problems.append(
+                KnowledgeProblem(str(path), line, None, None, f"{kind} must be a list")
+            )
             continue
         for i, item in enumerate(items):
             entry_id = item.get("id") if isinstance(item, dict) else None

@@ -8,7 +8,15 @@ from datetime import date as Date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    model_validator,
+)
 
 LANGS: tuple[str, ...] = ("en", "ru", "be")
 MAX_ANSWER_CHARS = 420
@@ -17,7 +25,9 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,55}$")
 
 def _check_id(value: str) -> str:
     if not _ID_RE.match(value):
-        raise ValueError("ids are 2-56 characters of a-z, 0-9 and '-', starting with a letter or digit")
+        raise ValueError(
+            "ids are 2-56 characters of a-z, 0-9 and '-', starting with a letter or digit"
+        )
     return value
 
 
@@ -31,6 +41,8 @@ def _check_text(value: str) -> str:
 
 
 EntryId = Annotated[str, AfterValidator(_check_id)]
+
+
 def _number_as_text(value: object) -> object:
     return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 

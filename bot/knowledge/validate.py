@@ -65,9 +65,9 @@ def _localized(kb: KnowledgeBase) -> list[tuple[str, Localized]]:
 def validate(kb: KnowledgeBase, seeds_dir: Path | None = None) -> Report:
     """Check what single-entry validation cannot: references, uniqueness, verbatim excerpts."""
     report = Report()
-    ids = Counter(
-        e.id for e in (*kb.sources, *kb.topics, *kb.facts, *kb.quotes, *kb.events)
-    )
+    ids: Counter[str] = Counter()
+    for group in (kb.sources, kb.topics, kb.facts, kb.quotes, kb.events):
+        ids.update(e.id for e in group)
     report.errors += [f"id {i!r} is used {n} times" for i, n in ids.items() if n > 1]
 
     topics = {t.id for t in kb.topics}
@@ -113,7 +113,9 @@ def validate(kb: KnowledgeBase, seeds_dir: Path | None = None) -> Report:
     phrasings = Counter(
         normalize(q) for fact in kb.facts for q in fact.questions.all() if normalize(q)
     )
-    report.warnings += [f"phrasing {p!r} is used by {n} facts" for p, n in phrasings.items() if n > 1]
+    report.warnings += [
+        f"phrasing {p!r} is used by {n} facts" for p, n in phrasings.items() if n > 1
+    ]
     for where, text in _localized(kb):
         missing = text.missing()
         if missing:
@@ -126,15 +128,18 @@ def validate(kb: KnowledgeBase, seeds_dir: Path | None = None) -> Report:
 def stats(kb: KnowledgeBase) -> dict[str, dict[str, int]]:
     """Counts per kind, per topic and per language, for ``kb stats``."""
     per_topic: Counter[str] = Counter()
-    for entry in (*kb.facts, *kb.quotes, *kb.events):
-        per_topic.update(entry.topics)
+    for entries in (kb.facts, kb.quotes, kb.events):
+        for entry in entries:
+            per_topic.update(entry.topics)
     per_lang: Counter[str] = Counter()
     for _, text in _localized(kb):
         per_lang.update(lang for lang in ("en", "ru", "be") if getattr(text, lang))
     keywords: Counter[str] = Counter()
     for fact in kb.facts:
         for lang in ("en", "ru", "be"):
-            keywords[lang] += len(getattr(fact.keywords, lang)) + len(getattr(fact.questions, lang))
+            keywords[lang] += len(getattr(fact.keywords, lang)) + len(
+                getattr(fact.questions, lang)
+            )
     return {
         "kinds": {
             "sources": len(kb.sources),

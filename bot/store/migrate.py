@@ -21,7 +21,9 @@ def migration_files() -> list[tuple[int, Path]]:
     )
     for expected, (version, path) in enumerate(found, start=1):
         if version != expected:
-            raise RuntimeError(f"migration {path.name} breaks the sequence (expected {expected:04d})")
+            raise RuntimeError(
+                f"migration {path.name} breaks the sequence (expected {expected:04d})"
+            )
     return found
 
 
@@ -36,7 +38,9 @@ async def apply_migrations(conn: aiosqlite.Connection) -> int:
             continue
         sql = await asyncio.to_thread(path.read_text, encoding="utf-8")
         try:
-            await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+            await conn.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
         except Exception:
             if conn.in_transaction:
                 await conn.execute("ROLLBACK")

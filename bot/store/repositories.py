@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from bot.clock import day_of
-from bot.domain import ChatRef
+from bot.domain import ChatRef, Platform
+from bot.knowledge.models import Event
 from bot.store.db import Database
+
+
+class OutboxRow(BaseModel):
+    """One alert to deliver: an event for a chat."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    event_id: str
+    platform: Platform
+    chat_id: str
+    attempts: int
+
+    @property
+    def chat(self) -> ChatRef:
+        return ChatRef(platform=self.platform, chat_id=self.chat_id)
+
 
 MAX_DECLINED_TEXT = 200
 
@@ -32,7 +52,9 @@ class Repository:
                 (chat.platform.value, chat.chat_id, language, int(now)),
             )
 
-    async def count_question(self, now: float, entry_id: str | None, declined_text: str | None) -> None:
+    async def count_question(
+        self, now: float, entry_id: str | None, declined_text: str | None
+    ) -> None:
         """Count one question: answered (by entry id) or declined (by normalised text only)."""
         day = day_of(now)
         async with self.db.transaction() as conn:
@@ -66,3 +88,222 @@ class Repository:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    async def subscriptions(self, chat: ChatRef) -> list[str]:
+        async with self.db.conn.execute(
+            "SELECT topic FROM subscriptions WHERE platform = ? AND chat_id = ? ORDER BY topic",
+            (chat.platform.value, chat.chat_id),
+        ) as cursor:
+            return [str(row[0]) for row in await cursor.fetchall()]
+
+    async def subscribe(self, chat: ChatRef, topics: list[str], now: float) -> None:
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO subscriptions (platform, chat_id, topic, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(chat.platform.value, chat.chat_id, topic, int(now)) for topic in topics],
+            )
+
+    async def unsubscribe(self, chat: ChatRef, topics: list[str] | None = None) -> int:
+        """Remove some (or, with None, all) of a chat's subscriptions; returns how many."""
+        async with self.db.transaction() as conn:
+            if topics is None:
+                cursor = await conn.execute(
+                    "DELETE FROM subscriptions WHERE platform = ? AND chat_id = ?",
+                    (chat.platform.value, chat.chat_id),
+                )
+            else:
+                cursor = await conn.executemany(
+                    "DELETE FROM subscriptions WHERE platform = ? AND chat_id = ? AND topic = ?",
+                    [(chat.platform.value, chat.chat_id, topic) for topic in topics],
+                )
+            return cursor.rowcount
+
+    async def count_subscribers(self, topics: list[str]) -> int:
+        """Distinct chats following any of ``topics``."""
+        marks = ",".join("?" * len(topics)) or "NULL"
+        async with self.db.conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT DISTINCT platform, chat_id FROM subscriptions "
+            f"WHERE topic IN ({marks}))",
+            topics,
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def subscribers_per_topic(self) -> dict[str, int]:
+        async with self.db.conn.execute(
+            "SELECT topic, COUNT(*) FROM subscriptions GROUP BY topic ORDER BY topic"
+        ) as cursor:
+            return {str(r[0]): int(r[1]) for r in await cursor.fetchall()}
+
+    async def move_chat(self, old: ChatRef, new_chat_id: str) -> None:
+        """A chat got a new id (group -> supergroup): its subscriptions and pending alerts follow."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO subscriptions (platform, chat_id, topic, created_at) "
+                "SELECT platform, ?, topic, created_at FROM subscriptions WHERE platform = ? AND chat_id = ?",
+                (new_chat_id, old.platform.value, old.chat_id),
+            )
+            await conn.execute(
+                "DELETE FROM subscriptions WHERE platform = ? AND chat_id = ?",
+                (old.platform.value, old.chat_id),
+            )
+            await conn.execute(
+                "UPDATE OR IGNORE outbox SET chat_id = ?, status = 'pending', next_attempt_at = 0 "
+                "WHERE platform = ? AND chat_id = ? AND status IN ('pending', 'sending')",
+                (new_chat_id, old.platform.value, old.chat_id),
+            )
+
+    # -- events and the outbox -----------------------------------------------------------------
+
+    async def publish_event(self, event: Event, now: float) -> int | None:
+        """Record ``event`` and queue one alert per subscribed chat, in one transaction.
+
+        Returns the number of chats queued, or None if the event was published before
+        (publishing is idempotent by event id).
+        """
+        topics = list(event.topics)
+        marks = ",".join("?" * len(topics))
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT OR IGNORE INTO published_events (event_id, payload, published_at, recipients) "
+                "VALUES (?, ?, ?, 0)",
+                (event.id, event.model_dump_json(), int(now)),
+            )
+            if cursor.rowcount == 0:
+                return None
+            cursor = await conn.execute(
+                "INSERT OR IGNORE INTO outbox (event_id, platform, chat_id, updated_at) "
+                f"SELECT DISTINCT ?, platform, chat_id, ? FROM subscriptions WHERE topic IN ({marks})",
+                (event.id, int(now), *topics),
+            )
+            recipients = cursor.rowcount
+            await conn.execute(
+                "UPDATE published_events SET recipients = ? WHERE event_id = ?",
+                (recipients, event.id),
+            )
+            return recipients
+
+    async def published_events(self) -> list[Event]:
+        async with self.db.conn.execute(
+            "SELECT payload FROM published_events ORDER BY published_at, event_id"
+        ) as cursor:
+            return [Event.model_validate_json(row[0]) for row in await cursor.fetchall()]
+
+    async def published_event(self, event_id: str) -> Event | None:
+        async with self.db.conn.execute(
+            "SELECT payload FROM published_events WHERE event_id = ?", (event_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return Event.model_validate_json(row[0]) if row else None
+
+    async def requeue_interrupted(self) -> int:
+        """Alerts claimed by a process that died go back to the queue (at-least-once)."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
+            )
+            return cursor.rowcount
+
+    async def claim_due(
+        self, now: float, platforms: list[Platform], limit: int
+    ) -> list[OutboxRow]:
+        """Mark up to ``limit`` due alerts as being sent and return them (one claimer at a time)."""
+        if not platforms:
+            return []
+        marks = ",".join("?" * len(platforms))
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT id, event_id, platform, chat_id, attempts FROM outbox "
+                f"WHERE status = 'pending' AND next_attempt_at <= ? AND platform IN ({marks}) "
+                "ORDER BY next_attempt_at, id LIMIT ?",
+                (now, *[p.value for p in platforms], limit),
+            ) as cursor:
+                rows = [
+                    OutboxRow(
+                        id=r[0],
+                        event_id=r[1],
+                        platform=Platform(r[2]),
+                        chat_id=r[3],
+                        attempts=r[4],
+                    )
+                    for r in await cursor.fetchall()
+                ]
+            await conn.executemany(
+                "UPDATE outbox SET status = 'sending', updated_at = ? WHERE id = ?",
+                [(int(now), row.id) for row in rows],
+            )
+        return rows
+
+    async def next_due(self, platforms: list[Platform]) -> float | None:
+        """When the earliest pending alert falls due, or None if nothing is pending."""
+        marks = ",".join("?" * len(platforms)) or "NULL"
+        async with self.db.conn.execute(
+            f"SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND platform IN ({marks})",
+            [p.value for p in platforms],
+        ) as cursor:
+            row = await cursor.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def mark_sent(self, row: OutboxRow, now: float) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, updated_at = ?, "
+                "last_error = NULL WHERE id = ?",
+                (int(now), row.id),
+            )
+
+    async def mark_retry(
+        self, row: OutboxRow, now: float, at: float, error: str, *, count: bool = True
+    ) -> None:
+        """Back to the queue until ``at``; ``count`` is False for waits that are not failures."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET status = 'pending', attempts = attempts + ?, next_attempt_at = ?, "
+                "updated_at = ?, last_error = ? WHERE id = ?",
+                (1 if count else 0, at, int(now), error[:200], row.id),
+            )
+
+    async def mark_failed(self, row: OutboxRow, now: float, error: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, updated_at = ?, "
+                "last_error = ? WHERE id = ?",
+                (int(now), error[:200], row.id),
+            )
+
+    async def mark_gone(self, row: OutboxRow, now: float) -> None:
+        """The chat is gone: drop its subscriptions and every alert still queued for it."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM subscriptions WHERE platform = ? AND chat_id = ?",
+                (row.platform.value, row.chat_id),
+            )
+            await conn.execute(
+                "UPDATE outbox SET status = 'gone', updated_at = ? WHERE platform = ? AND chat_id = ? "
+                "AND status IN ('pending', 'sending')",
+                (int(now), row.platform.value, row.chat_id),
+            )
+
+    async def outbox_counts(self) -> dict[str, int]:
+        async with self.db.conn.execute(
+            "SELECT status, COUNT(*) FROM outbox GROUP BY status"
+        ) as cursor:
+            counts = {str(r[0]): int(r[1]) for r in await cursor.fetchall()}
+        return {s: counts.get(s, 0) for s in ("pending", "sending", "sent", "gone", "failed")}
+
+    async def outbox_by_event(self) -> list[tuple[str, str, int]]:
+        async with self.db.conn.execute(
+            "SELECT event_id, status, COUNT(*) FROM outbox GROUP BY event_id, status ORDER BY event_id"
+        ) as cursor:
+            return [(str(r[0]), str(r[1]), int(r[2])) for r in await cursor.fetchall()]
+
+    async def purge_delivered(self, before: float) -> int:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM outbox WHERE status IN ('sent', 'gone', 'failed') AND updated_at < ?",
+                (int(before),),
+            )
+            return cursor.rowcount

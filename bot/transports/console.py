@@ -18,7 +18,9 @@ class ConsoleTransport:
 
     platform = Platform.CONSOLE
 
-    def __init__(self, core: Core, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+    def __init__(
+        self, core: Core, stdin: TextIO | None = None, stdout: TextIO | None = None
+    ) -> None:
         self.core = core
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout

@@ -1,0 +1,161 @@
+"""Search benchmark: index build time, p50/p99 latency, memory and top-1 accuracy of our matcher,
+side by side with a naive baseline (rapidfuzz ``process.extractOne`` over concatenated fact texts),
+on synthetic knowledge bases of 1k, 10k and 100k facts generated from the real ones.
+
+Each synthetic fact is a real fact whose keywords and phrasings get two invented proper names
+(like the names, places and case numbers that distinguish real facts). Each query is one of its
+phrasings with a typo, the way people ask. Prints figures; asserts nothing.
+
+    python benchmarks/search.py [--quick] [--sizes 1000 10000 100000] [--queries 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import random
+import string
+import sys
+import time
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.config import REPO_ROOT
+from bot.knowledge.loader import load_knowledge
+from bot.knowledge.models import Fact, Phrases
+from bot.library import FACT_PREFIX, fact_document
+from bot.search.index import SearchIndex
+from bot.search.matcher import match
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * 4096 / 2**20
+
+
+def invented_name(rng: random.Random) -> str:
+    consonants, vowels = "bdgklmnprstvz", "aeiou"
+    return "".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(rng.randint(2, 4)))
+
+
+def typo(text: str, rng: random.Random) -> str:
+    words = text.split()
+    candidates = [i for i, w in enumerate(words) if len(w) > 5 and w.isalpha()]
+    if not candidates:
+        return text
+    i = rng.choice(candidates)
+    w = words[i]
+    j = rng.randrange(1, len(w) - 1)
+    words[i] = rng.choice(
+        [w[:j] + w[j + 1 :], w[:j] + rng.choice(string.ascii_lowercase) + w[j + 1 :]]
+    )
+    return " ".join(words)
+
+
+def synthesize(
+    facts: list[Fact], size: int, seed: int
+) -> tuple[list[Fact], list[tuple[str, str]]]:
+    """``size`` facts derived from the real ones, and (query, expected fact id) pairs."""
+    rng = random.Random(seed)
+    out: list[Fact] = []
+    queries: list[tuple[str, str]] = []
+    with_questions = [f for f in facts if f.questions.en]
+    for n in range(size):
+        base = with_questions[n % len(with_questions)]
+        names = [invented_name(rng), invented_name(rng)]
+        question = f"{rng.choice(base.questions.en)} {names[0]} {names[1]}"
+        fact = base.model_copy(
+            update={
+                "id": f"syn-{n}",
+                "keywords": Phrases(en=[*base.keywords.en, *names], ru=base.keywords.ru),
+                "questions": Phrases(en=[question]),
+                "related": [],
+            }
+        )
+        out.append(fact)
+        queries.append((typo(question, rng), fact.id))
+    rng.shuffle(queries)
+    return out, queries
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def bench(
+    size: int, facts: list[Fact], topics: dict, n_queries: int, baseline_queries: int
+) -> None:
+    synthetic, queries = synthesize(facts, size, seed=size)
+    queries = queries[:n_queries]
+
+    gc.collect()
+    before = rss_mb()
+    start = time.perf_counter()
+    index = SearchIndex([fact_document(f, topics) for f in synthetic])
+    index.vocabulary()
+    build = time.perf_counter() - start
+    memory = rss_mb() - before
+
+    latencies: list[float] = []
+    correct = 0
+    for query, expected in queries:
+        start = time.perf_counter()
+        result = match(index, query)
+        latencies.append((time.perf_counter() - start) * 1000)
+        best = result.best
+        correct += bool(result.answered and best and best.doc_id == FACT_PREFIX + expected)
+
+    start = time.perf_counter()
+    texts = [" ".join([f.answer.en, *f.keywords.all(), *f.questions.all()]) for f in synthetic]
+    baseline_build = time.perf_counter() - start
+    baseline_latencies: list[float] = []
+    baseline_correct = 0
+    sample = queries[:baseline_queries]
+    for query, expected in sample:
+        start = time.perf_counter()
+        found = process.extractOne(query, texts, scorer=fuzz.WRatio)
+        baseline_latencies.append((time.perf_counter() - start) * 1000)
+        baseline_correct += bool(found and synthetic[found[2]].id == expected)
+
+    p99, b99 = percentile(latencies, 99), percentile(baseline_latencies, 99)
+    print(
+        f"{size:>7} | ours: build {build:6.2f} s, p50 {percentile(latencies, 50):6.2f} ms, "
+        f"p99 {p99:6.2f} ms, top-1 {correct / len(queries):6.1%} ({len(queries)} q), "
+        f"+{memory:5.0f} MB | baseline: build {baseline_build:5.2f} s, "
+        f"p50 {percentile(baseline_latencies, 50):8.2f} ms, p99 {b99:8.2f} ms, "
+        f"top-1 {baseline_correct / len(sample):6.1%} ({len(sample)} q) | "
+        f"p50 speed-up x{percentile(baseline_latencies, 50) / percentile(latencies, 50):.0f}",
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes and few queries (CI)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--baseline-queries", type=int, default=100)
+    args = parser.parse_args()
+    sizes = [1_000, 10_000] if args.quick else args.sizes
+    n_queries = 100 if args.quick else args.queries
+    baseline_queries = 20 if args.quick else args.baseline_queries
+
+    kb = load_knowledge(REPO_ROOT / "knowledge")
+    topics = {t.id: t for t in kb.topics}
+    print(
+        f"search benchmark: {len(kb.facts)} real facts -> synthetic sizes {sizes}; "
+        f"Python {platform.python_version()}, {platform.processor() or platform.machine()}"
+    )
+    for size in sizes:
+        bench(size, kb.facts, topics, n_queries, baseline_queries)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Topic subscriptions and the reliable delivery of new events as alerts."""

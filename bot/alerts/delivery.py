@@ -1,0 +1,176 @@
+"""Worker: claim due outbox rows, wait on the rate limiter, send, record the outcome.
+
+Guarantees: a row is claimed by one worker only (``BEGIN IMMEDIATE``); a chat gets an event at
+most once per row, and the UNIQUE (event, chat) key makes one row per pair. A crash after a
+claim leaves rows in ``sending``; a restart puts them back (at-least-once: the only window for a
+duplicate is between the platform accepting a message and our commit, a few milliseconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot import answers
+from bot.alerts.ratelimit import RateLimiter
+from bot.clock import Clock
+from bot.config import AlertSettings
+from bot.domain import Platform
+from bot.errors import ChatMoved, DeliveryDeferred, RecipientGone
+from bot.knowledge.models import Event
+from bot.library import Library
+from bot.logs import pseudonym
+from bot.store.repositories import OutboxRow, Repository
+from bot.transports.base import Transport
+
+logger = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 30.0
+PROGRESS_EVERY = 10.0
+
+
+def is_group(row: OutboxRow) -> bool:
+    """Telegram groups and channels have negative ids; they have a per-minute cap."""
+    return row.platform is Platform.TELEGRAM and row.chat_id.startswith("-")
+
+
+class DeliveryWorker:
+    """Sends queued alerts through the transports, within each platform's limits."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        library: Library,
+        transports: dict[Platform, Transport],
+        limiters: dict[Platform, RateLimiter],
+        settings: AlertSettings,
+        clock: Clock,
+        *,
+        default_language: str = "en",
+        concurrency: int = 32,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.repository = repository
+        self.library = library
+        self.transports = transports
+        self.limiters = limiters
+        self.settings = settings
+        self.clock = clock
+        self.default_language = default_language
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._last_progress = 0.0
+        self.sent = 0
+
+    def wake(self) -> None:
+        """Something was just queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        requeued = await self.repository.requeue_interrupted()
+        if requeued:
+            logger.info("alerts.requeued", extra={"rows": requeued})
+        platforms = list(self.transports)
+        while not stop.is_set():
+            rows = await self.repository.claim_due(
+                self.clock.now(), platforms, self.concurrency * 4
+            )
+            if rows:
+                semaphore = asyncio.Semaphore(self.concurrency)
+                async with asyncio.TaskGroup() as group:
+                    for row in rows:
+                        group.create_task(self._deliver_guarded(row, semaphore))
+            else:
+                await self._idle(stop, platforms)
+            await self._report_progress()
+
+    async def _idle(self, stop: asyncio.Event, platforms: list[Platform]) -> None:
+        due = await self.repository.next_due(platforms)
+        delay = self.poll_interval
+        if due is not None:
+            delay = min(delay, max(0.01, due - self.clock.now()))
+        self._wake.clear()
+        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+
+    async def _report_progress(self) -> None:
+        now = self.clock.monotonic()
+        if now - self._last_progress < PROGRESS_EVERY:
+            return
+        self._last_progress = now
+        counts = await self.repository.outbox_counts()
+        if counts["pending"] or counts["sending"] or self.sent:
+            logger.info("alerts.progress", extra=counts)
+        retention = self.settings.delivered_retention_days * 86400
+        await self.repository.purge_delivered(self.clock.now() - retention)
+
+    async def _deliver_guarded(self, row: OutboxRow, semaphore: asyncio.Semaphore) -> None:
+        async with semaphore:
+            try:
+                await self.deliver(row)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug here must not stop the worker; the row stays claimed and is requeued
+                # at the next start.
+                logger.exception("alerts.deliver_failed", extra={"row": row.id})
+
+    async def _event(self, event_id: str) -> Event | None:
+        event = self.library.events.get(event_id)
+        if event is None:
+            event = await self.repository.published_event(event_id)
+            if event is not None:
+                self.library.put_event(event)
+        return event
+
+    async def deliver(self, row: OutboxRow) -> None:
+        """Send one alert and record what happened."""
+        now = self.clock.now()
+        event = await self._event(row.event_id)
+        transport = self.transports.get(row.platform)
+        if event is None or transport is None:
+            await self.repository.mark_failed(row, now, "unknown event or platform")
+            return
+        limiter = self.limiters[row.platform]
+        wait = await limiter.acquire(f"{row.platform.value}:{row.chat_id}", is_group(row))
+        if wait > 0:
+            await self.repository.mark_retry(row, now, now + wait, "chat rate limit", count=False)
+            return
+        lang = await self.repository.chat_language(row.chat) or self.default_language
+        reply = answers.alert_reply(self.library, event, lang)
+        try:
+            await asyncio.wait_for(transport.send(row.chat, reply), SEND_TIMEOUT)
+        except DeliveryDeferred as exc:
+            limiter.pause(exc.retry_after)
+            await self._retry(row, exc.retry_after, str(exc))
+        except RecipientGone:
+            logger.info("alerts.recipient_gone", extra={"chat": pseudonym(row.chat_id)})
+            await self.repository.mark_gone(row, self.clock.now())
+        except ChatMoved as exc:
+            await self.repository.move_chat(row.chat, exc.new_chat_id)
+        except TimeoutError:
+            await self._retry(row, self._backoff(row), "timeout")
+        except Exception as exc:  # a poison message: back off, then give up on this row only
+            await self._retry(row, self._backoff(row), type(exc).__name__)
+        else:
+            await self.repository.mark_sent(row, self.clock.now())
+            self.sent += 1
+
+    def _backoff(self, row: OutboxRow) -> float:
+        return float(min(self.settings.max_backoff, 2.0 ** (row.attempts + 1)))
+
+    async def _retry(self, row: OutboxRow, delay: float, error: str) -> None:
+        now = self.clock.now()
+        if row.attempts + 1 >= self.settings.max_attempts:
+            logger.warning("alerts.gave_up", extra={"row": row.id, "error": error[:100]})
+            await self.repository.mark_failed(row, now, error)
+        else:
+            await self.repository.mark_retry(row, now, now + delay, error)

@@ -1,0 +1,378 @@
+"""PTB v22 Application: updates -> Core.handle, Reply -> Telegram HTML, errors -> errors.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import cast
+from uuid import uuid4
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeDefault,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import answers
+from bot.alerts.ratelimit import RateLimiter
+from bot.commands import BY_NAME, COMMANDS, Role, parse
+from bot.config import TelegramSettings
+from bot.core import Core
+from bot.domain import ChatRef, Choice, Incoming, Platform, Reply
+from bot.errors import ChatMoved, ConfigError, DeliveryDeferred, RecipientGone
+from bot.library import FACT_PREFIX
+from bot.logs import pseudonym
+from bot.texts import LANGUAGES, t
+from bot.transports.html import reply_html, split_message
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 4096
+CALLBACK_DATA_LIMIT = 64
+INLINE_RESULTS = 10
+TYPING_AFTER = 0.3
+TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def keyboard(choices: tuple[Choice, ...]) -> InlineKeyboardMarkup | None:
+    """One button per choice (two per row when short); choices whose command cannot fit in
+    Telegram's 64-byte callback data are left out rather than sent broken."""
+    buttons = [
+        InlineKeyboardButton(c.label[:64], callback_data=c.command)
+        for c in choices
+        if len(c.command.encode()) <= CALLBACK_DATA_LIMIT
+    ]
+    if not buttons:
+        return None
+    rows: list[list[InlineKeyboardButton]] = []
+    for button in buttons:
+        if rows and len(rows[-1]) == 1 and len(rows[-1][0].text) <= 14 and len(button.text) <= 14:
+            rows[-1].append(button)
+        else:
+            rows.append([button])
+    return InlineKeyboardMarkup(rows)
+
+
+class TelegramTransport:
+    """Serves the core on Telegram by long polling (default) or a webhook."""
+
+    platform = Platform.TELEGRAM
+
+    def __init__(
+        self,
+        core: Core,
+        settings: TelegramSettings,
+        stop: asyncio.Event,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        if settings.token is None or not TOKEN_SHAPE.match(settings.token.get_secret_value()):
+            raise ConfigError(
+                "BOT_TELEGRAM__TOKEN is missing or malformed (expected digits:letters from @BotFather)"
+            )
+        self.core = core
+        self.settings = settings
+        self.stop_event = stop
+        self.limiter = limiter
+        builder = (
+            ApplicationBuilder()
+            .token(settings.token.get_secret_value())
+            .base_url(settings.base_url)
+            .rate_limiter(AIORateLimiter(max_retries=0))
+            .concurrent_updates(True)
+            .post_init(self._post_init)
+        )
+        if settings.base_file_url:
+            builder = builder.base_file_url(settings.base_file_url)
+        self.application: Application = builder.build()  # type: ignore[type-arg]
+        self.username = ""
+        self.application.add_handler(
+            MessageHandler(
+                filters.UpdateType.MESSAGE & (filters.TEXT | filters.COMMAND), self._on_message
+            )
+        )
+        self.application.add_handler(
+            MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migrate)
+        )
+        self.application.add_handler(
+            ChatMemberHandler(self._on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER)
+        )
+        self.application.add_handler(CallbackQueryHandler(self._on_button))
+        self.application.add_handler(InlineQueryHandler(self._on_inline_query))
+        self.application.add_error_handler(self._on_error)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def _post_init(self, application: Application) -> None:  # type: ignore[type-arg]
+        self.username = application.bot.username or ""
+        for lang in LANGUAGES:
+            commands = [BotCommand(c.name, t(lang, c.help_key)[:256]) for c in COMMANDS if c.menu]
+            await application.bot.set_my_commands(
+                commands,
+                scope=BotCommandScopeDefault(),
+                language_code=None if lang == "en" else lang,
+            )
+
+    async def run(self) -> None:
+        """Poll (or serve the webhook) until the stop event is set, then shut down gracefully."""
+        app = self.application
+        try:
+            await app.initialize()
+        except InvalidToken:
+            raise ConfigError("the Telegram server rejected BOT_TELEGRAM__TOKEN") from None
+        async with app:
+            await app.start()
+            updater = app.updater
+            assert updater is not None
+            if self.settings.webhook_url:
+                secret = self.settings.secret_token
+                await updater.start_webhook(
+                    listen=self.settings.listen,
+                    port=self.settings.port,
+                    url_path=self.settings.webhook_path,
+                    webhook_url=self.settings.webhook_url,
+                    secret_token=secret.get_secret_value() if secret else None,
+                    allowed_updates=Update.ALL_TYPES,
+                )
+            else:
+                await updater.start_polling(
+                    poll_interval=0.0,
+                    timeout=self.settings.poll_timeout,
+                    allowed_updates=Update.ALL_TYPES,
+                )
+            logger.info("telegram.started", extra={"bot": self.username})
+            await self.stop_event.wait()
+            await updater.stop()
+            await app.stop()
+        logger.info("telegram.stopped")
+
+    # -- incoming ------------------------------------------------------------------------------
+
+    def _addressed_text(self, message: Message) -> str | None:
+        """The text meant for us, or None: in groups only commands, mentions and replies to us."""
+        text = message.text or ""
+        if message.chat.type == ChatType.PRIVATE:
+            return text
+        command = parse(text)
+        if command is not None:
+            if command.addressee and command.addressee.lower() != self.username.lower():
+                return None
+            return text
+        mention = f"@{self.username}"
+        if self.username and mention.lower() in text.lower():
+            return re.sub(re.escape(mention), " ", text, flags=re.IGNORECASE).strip()
+        reply_to = message.reply_to_message
+        if reply_to and reply_to.from_user and reply_to.from_user.id == self.application.bot.id:
+            return text
+        return None
+
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        user = message.from_user if message else None
+        if message is None or user is None or user.is_bot:
+            return
+        text = self._addressed_text(message)
+        if text is None:
+            return
+        incoming = await self._incoming(message, user.id, user.language_code, text)
+        replies = await self._handle_with_typing(incoming, message.chat.id)
+        for reply in replies:
+            await self._send(message.chat.id, reply, reply_to=message.message_id)
+
+    async def _incoming(
+        self, message: Message, user_id: int, language_code: str | None, text: str
+    ) -> Incoming:
+        """An Incoming for the core; asks Telegram whether the sender is a group admin only
+        when the command needs it."""
+        private = message.chat.type == ChatType.PRIVATE
+        command = parse(text)
+        spec = BY_NAME.get(command.name) if command else None
+        is_admin = False
+        if not private and spec is not None and spec.role is Role.CHAT_ADMIN:
+            try:
+                member = await self.application.bot.get_chat_member(message.chat.id, user_id)
+                is_admin = member.status in (
+                    ChatMemberStatus.ADMINISTRATOR,
+                    ChatMemberStatus.OWNER,
+                )
+            except (BadRequest, Forbidden, NetworkError):
+                is_admin = False
+        return Incoming(
+            chat=ChatRef(platform=Platform.TELEGRAM, chat_id=str(message.chat.id)),
+            sender_id=str(user_id),
+            text=text,
+            is_private=private,
+            is_chat_admin=is_admin,
+            language_hint=language_code,
+        )
+
+    async def _handle_with_typing(self, incoming: Incoming, chat_id: int) -> list[Reply]:
+        """Show "typing" only if the core takes noticeably long."""
+        task = asyncio.create_task(self.core.handle(incoming))
+        done, _ = await asyncio.wait({task}, timeout=TYPING_AFTER)
+        if not done:
+            with contextlib.suppress(NetworkError, Forbidden, BadRequest):
+                await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        return await task
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        command = parse(query.data or "") if isinstance(query.data, str) else None
+        valid = command is not None and command.name in BY_NAME
+        lang = (query.from_user.language_code or "en").split("-")[0] if query.from_user else "en"
+        await query.answer(
+            None if valid else t(lang if lang in LANGUAGES else "en", "button.expired")
+        )
+        message = query.message
+        if not valid or not isinstance(message, Message) or query.from_user is None:
+            return
+        user = query.from_user
+        incoming = await self._incoming(
+            message, user.id, user.language_code, cast(str, query.data)
+        )
+        for reply in await self.core.handle(incoming):
+            if reply.replace and await self._edit(query, reply):
+                continue
+            await self._send(message.chat.id, reply)
+
+    async def _on_inline_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.inline_query
+        if query is None:
+            return
+        text = query.query[: self.core.settings.max_message_chars]
+        lang = await self.core.language_for(
+            Incoming(
+                chat=ChatRef(platform=Platform.TELEGRAM, chat_id=str(query.from_user.id)),
+                sender_id=str(query.from_user.id),
+                text=text,
+                language_hint=query.from_user.language_code,
+            )
+        )
+        library = self.core.library
+        if text.strip():
+            ids = [h.doc_id for h in library.search(text).hits if h.doc_id.startswith(FACT_PREFIX)]
+            facts = [library.facts[i.removeprefix(FACT_PREFIX)] for i in ids]
+        else:
+            facts = library.live_facts()
+        results = []
+        for fact in [f for f in facts if not f.retracted][:INLINE_RESULTS]:
+            reply = answers.answer_fact(library, fact, lang)
+            results.append(
+                InlineQueryResultArticle(
+                    id=uuid4().hex,
+                    title=answers.fact_label(fact, lang),
+                    description=answers.shorten(fact.answer.get(lang), 120),
+                    input_message_content=InputTextMessageContent(
+                        split_message(reply_html(reply), MESSAGE_LIMIT)[0],
+                        parse_mode=ParseMode.HTML,
+                        link_preview_options=NO_PREVIEW,
+                    ),
+                )
+            )
+        await query.answer(results, cache_time=30, is_personal=True)
+
+    async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is not None and message.migrate_to_chat_id:
+            old = ChatRef(platform=Platform.TELEGRAM, chat_id=str(message.chat.id))
+            await self.core.chat_moved(old, str(message.migrate_to_chat_id))
+
+    async def _on_my_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        change = update.my_chat_member
+        if change is None:
+            return
+        if change.new_chat_member.status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
+            await self.core.chat_gone(
+                ChatRef(platform=Platform.TELEGRAM, chat_id=str(change.chat.id))
+            )
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        logger.error("telegram.update_failed", exc_info=context.error)
+
+    # -- outgoing ------------------------------------------------------------------------------
+
+    async def _edit(self, query: CallbackQuery, reply: Reply) -> bool:
+        chunks = split_message(reply_html(reply), MESSAGE_LIMIT)
+        if len(chunks) != 1:
+            return False
+        try:
+            await query.edit_message_text(
+                chunks[0],
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(reply.choices),
+                link_preview_options=NO_PREVIEW,
+            )
+        except BadRequest as exc:
+            return "not modified" in str(exc).lower()
+        return True
+
+    async def _send(
+        self, chat_id: int, reply: Reply, reply_to: int | None = None, *, alert: bool = False
+    ) -> None:
+        """Send a reply as one or more messages; buttons go on the last one."""
+        chunks = split_message(reply_html(reply), MESSAGE_LIMIT)
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            if self.limiter is not None and not alert:
+                self.limiter.take_now()
+            await self.application.bot.send_message(
+                chat_id,
+                chunk,
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(reply.choices) if last else None,
+                link_preview_options=NO_PREVIEW,
+                reply_to_message_id=reply_to if i == 0 else None,
+                allow_sending_without_reply=True,
+            )
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        """Deliver an alert; maps Telegram's errors to the outbox's vocabulary."""
+        try:
+            await self._send(int(chat.chat_id), reply, alert=True)
+        except RetryAfter as exc:
+            retry = exc.retry_after
+            seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
+            raise DeliveryDeferred(seconds, "telegram flood control") from None
+        except ChatMigrated as exc:
+            raise ChatMoved(str(exc.new_chat_id)) from None
+        except Forbidden as exc:
+            raise RecipientGone(str(exc)) from None
+        except BadRequest as exc:
+            if "chat not found" in str(exc).lower() or "kicked" in str(exc).lower():
+                raise RecipientGone(str(exc)) from None
+            raise
+        except (TimedOut, NetworkError) as exc:
+            raise DeliveryDeferred(5.0, type(exc).__name__) from None
+        logger.debug("telegram.sent", extra={"chat": pseudonym(chat.chat_id)})

@@ -1,0 +1,94 @@
+"""End to end: `python -m bot ask` and `python -m bot chat` driven as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.config import REPO_ROOT
+
+
+def run_bot(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_ask_json_answers_with_source() -> None:
+    proc = run_bot("ask", "--json", "who was Lukashenko's main opponent in the 2001 election")
+    assert proc.returncode == 0, proc.stderr
+    reply = json.loads(proc.stdout)
+    assert set(reply) == {"answered", "text", "fact_id", "score", "sources", "suggestions", "lang"}
+    assert reply["answered"] is True
+    assert "Hancharyk" in reply["text"]
+    assert reply["sources"] and reply["sources"][0]["title"] in reply["text"]
+    assert reply["lang"] == "en"
+
+
+def test_ask_batch_one_line_per_question_in_order() -> None:
+    questions = [
+        "Decree No. 2 1999",
+        "как приготовить борщ",
+        "",
+        "🙂" * 5000,
+        "Belaruskali union 4000",
+    ]
+    proc = run_bot("ask", "--json", "-", stdin="\n".join(questions) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    replies = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(replies) == len(questions)
+    assert replies[0]["answered"] and "1999" in replies[0]["text"]
+    assert replies[1]["answered"] is False and replies[1]["lang"] == "ru"
+    assert replies[2]["answered"] is False
+    assert replies[3]["answered"] is False
+    assert replies[4]["answered"] and "4,000" in replies[4]["text"]
+
+
+def test_chat_session(tmp_path: Path) -> None:
+    script = "/help\n/sources\n/timeline\nWhat did the UN experts ask for?\n/nonsense\n1\n/quit\n"
+    proc = run_bot("chat", stdin=script, env={"BOT_DATABASE": str(tmp_path / "chat.sqlite3")})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "/topics" in out and "Philip Stary" in out
+    assert "Timeline (1/" in out
+    assert "I don't know the command /nonsense." in out
+    assert "Traceback" not in proc.stderr
+
+
+def test_run_without_platform_says_so(tmp_path: Path) -> None:
+    env = {
+        "BOT_DATABASE": str(tmp_path / "x.sqlite3"),
+        "BOT_TELEGRAM__TOKEN": "",
+        "BOT_MATRIX__HOMESERVER": "",
+    }
+    proc = run_bot("run", env=env)
+    assert proc.returncode != 0
+    assert "no platform is configured" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_broken_knowledge_exits_nonzero_naming_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("facts:\n  - id: x\n    topics: [\n", encoding="utf-8")
+    proc = run_bot("ask", "anything", env={"BOT_KNOWLEDGE__DIRECTORY": str(tmp_path)})
+    assert proc.returncode == 2
+    assert "bad.yaml:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_malformed_telegram_token_is_one_clear_line(tmp_path: Path) -> None:
+    env = {"BOT_DATABASE": str(tmp_path / "x.sqlite3"), "BOT_TELEGRAM__TOKEN": "not a token"}
+    proc = run_bot("run", env=env)
+    assert proc.returncode == 2
+    assert "BOT_TELEGRAM__TOKEN is missing or malformed" in proc.stderr
+    assert "not a token" not in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,122 @@
+"""Core behaviour, platform-neutral: questions, declines, commands, language, limits."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from bot.core import Core
+from bot.domain import ChatRef, Incoming, Platform, ReplyKind
+from bot.library import Library
+
+
+def incoming(text: str, sender: str = "7", hint: str | None = None) -> Incoming:
+    return Incoming(
+        chat=ChatRef(platform=Platform.CONSOLE, chat_id=sender),
+        sender_id=sender,
+        text=text,
+        language_hint=hint,
+    )
+
+
+async def test_question_answered_with_source(core: Core) -> None:
+    [reply] = await core.handle(
+        incoming("How many recommendations did the Commission of Inquiry make?")
+    )
+    assert reply.kind is ReplyKind.ANSWER
+    assert "12" in reply.plain_text()
+    assert reply.sources and reply.sources[0].title in reply.plain_text()
+
+
+async def test_off_topic_declined_with_choices(core: Core) -> None:
+    [reply] = await core.handle(incoming("What is the capital of Australia?"))
+    assert reply.kind is ReplyKind.DECLINE
+    assert "I don't have a sourced answer" in reply.plain_text()
+    assert 1 <= len(reply.choices) <= 3
+    # every choice is a command the core understands
+    for choice in reply.choices:
+        [followed] = await core.handle(incoming(choice.command, sender="8"))
+        assert followed.kind is not ReplyKind.ERROR
+
+
+async def test_language_follows_question_then_explicit_choice(core: Core) -> None:
+    [ru] = await core.handle(incoming("сколько рекомендаций дала комиссия МОТ"))
+    assert ru.lang == "ru" and "12" in ru.plain_text()
+    [be] = await core.handle(incoming("колькі рэкамендацый дала камісія МАП"))
+    assert be.lang == "be"
+    [hint] = await core.handle(incoming("/help", hint="ru-RU"))
+    assert hint.lang == "ru"
+    [chosen] = await core.handle(incoming("/language be"))
+    assert chosen.lang == "be"
+    [after] = await core.handle(
+        incoming("How many recommendations did the Commission of Inquiry make?")
+    )
+    assert after.lang == "be"
+
+
+async def test_timeline_pages_and_sources(core: Core) -> None:
+    [first] = await core.handle(incoming("/timeline"))
+    assert first.replace and any(c.command == "/timeline 2" for c in first.choices)
+    [second] = await core.handle(incoming("/timeline 2"))
+    assert "(2/" in second.plain_text()
+    [sources] = await core.handle(incoming("/sources"))
+    assert "Philip Stary" in sources.plain_text()
+
+
+async def test_topics_browse_to_a_fact(core: Core) -> None:
+    [topics] = await core.handle(incoming("/topics"))
+    topic_choice = topics.choices[0]
+    [topic] = await core.handle(incoming(topic_choice.command))
+    fact_choice = next(c for c in topic.choices if c.command.startswith("/fact "))
+    [fact] = await core.handle(incoming(fact_choice.command))
+    assert fact.kind is ReplyKind.ANSWER and fact.sources
+
+
+async def test_quotes_verbatim_with_attribution(core: Core) -> None:
+    [reply] = await core.handle(incoming("/quote human rights defenders"))
+    text = reply.plain_text()
+    assert "Belarus must end the repression of independent trade unionists" in text
+    assert "—" in text
+
+
+async def test_forged_fact_id_is_polite(core: Core) -> None:
+    [reply] = await core.handle(incoming("/fact ../../etc/passwd"))
+    assert reply.kind is ReplyKind.ERROR and "not available" in reply.plain_text()
+
+
+async def test_unknown_command_gets_help(core: Core) -> None:
+    replies = await core.handle(incoming("/frobnicate now"))
+    assert "I don't know the command /frobnicate." in replies[0].plain_text()
+    assert "/topics" in replies[1].plain_text()
+
+
+async def test_over_long_message_not_processed(core: Core) -> None:
+    [reply] = await core.handle(incoming("Article 33 " * 5000))
+    assert reply.kind is ReplyKind.ERROR and "too long" in reply.plain_text()
+
+
+async def test_flooding_user_warned_once_then_ignored(core: Core) -> None:
+    replies = [await core.handle(incoming("Article 33?", sender="flood")) for _ in range(100)]
+    warnings = [r for r in replies if r and "very fast" in r[0].plain_text()]
+    assert len(warnings) == 1
+    assert sum(1 for r in replies if r == []) == 100 - 20 - 1
+    [other] = await core.handle(incoming("Article 33?", sender="calm"))
+    assert other.kind is ReplyKind.ANSWER
+
+
+@hsettings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.one_of(
+        st.text(max_size=2000), st.text(alphabet=st.characters(), min_size=1000, max_size=3000)
+    )
+)
+def test_no_input_crashes_answering(library: Library, text: str) -> None:
+    from bot.config import Settings
+
+    core = Core(library, Settings())
+    reply = core.answer(text)
+    assert reply.paragraphs
+    assert reply.kind in (ReplyKind.ANSWER, ReplyKind.DECLINE, ReplyKind.INFO)

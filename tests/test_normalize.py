@@ -1,0 +1,60 @@
+"""Normalisation: the same word in any spelling, script or inflection folds to the same term."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.search.normalize import fold, terms
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Hancharyk", "Ганчарык"),
+        ("Lukashenko", "Lukašenka"),
+        ("Лукашэнка", "Лукашенко"),
+        ("профсоюз", "профсоюзов"),
+        ("recommendations", "recommendation"),
+        ("КГБ", "KGB"),
+        ("Belaruskali", "belaruskali"),
+    ],
+)
+def test_spellings_meet(a: str, b: str) -> None:
+    ta, tb = terms(a), terms(b)
+    assert ta and tb
+    # the skeletons are equal or differ only in ways fuzzy matching absorbs (a vowel, an ending)
+    from rapidfuzz import fuzz
+
+    assert fuzz.ratio(ta[0], tb[0]) >= 80, (ta, tb)
+
+
+@pytest.mark.parametrize(
+    "text", ["Decree No. 2", "Decree #2", "декрет № 2", "decree number 2", "Decree No.2"]
+)
+def test_number_forms(text: str) -> None:
+    assert terms(text)[-1] == "2"
+
+
+def test_digit_groups_and_percent() -> None:
+    assert "4000" in terms("more than 4,000 workers")
+    assert "4000" in terms("4 000 рабочих")
+    assert terms("95%") == terms("95 percent")
+
+
+def test_stopwords_dropped() -> None:
+    assert terms("what is the") == []
+    assert terms("что это такое") == []
+    assert terms("што гэта такое") == []
+
+
+@given(st.text(max_size=300))
+def test_fold_is_idempotent(text: str) -> None:
+    assert fold(fold(text)) == fold(text)
+
+
+@given(st.text(max_size=300))
+def test_terms_never_crash_and_are_ascii(text: str) -> None:
+    for t in terms(text):
+        assert t and t.isascii()
