@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from bot.alerts.delivery import DeliveryWorker
@@ -16,7 +17,9 @@ from bot.config import Settings
 from bot.core import Core
 from bot.domain import Platform
 from bot.errors import ConfigError
-from bot.knowledge.models import KnowledgeBase
+from bot.knowledge.loader import parse_file
+from bot.knowledge.models import Event, KnowledgeBase
+from bot.knowledge.validate import validate
 from bot.library import Library
 from bot.store.db import Database
 from bot.store.repositories import Repository
@@ -26,10 +29,46 @@ from bot.transports.console import ConsoleTransport
 logger = logging.getLogger(__name__)
 
 
+async def alerts_status(settings: Settings) -> int:
+    """Print the outbox: rows per status, then per event."""
+    async with Database(settings.database) as db:
+        repository = Repository(db)
+        counts = await repository.outbox_counts()
+        print("outbox: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+        for event_id, status, n in await repository.outbox_by_event():
+            print(f"  {event_id:<40} {status:<8} {n:>7}")
+    return 0
+
+
+async def publish_events(settings: Settings, kb: KnowledgeBase, path: Path) -> int:
+    """Validate the events of a file against the knowledge base and publish them."""
+    try:
+        parsed = await asyncio.to_thread(parse_file, path, path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    events = [e for e in parsed.get("events", []) if isinstance(e, Event)]
+    if not events:
+        raise ConfigError(f"{path} has no events")
+    merged = kb.model_copy(update={"events": [*kb.events, *events]})
+    problems = [p for p in validate(merged).errors if p.startswith("event ")]
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    async with Database(settings.database) as db:
+        repository = Repository(db)
+        for event in events:
+            recipients = await repository.publish_event(event, SystemClock().now())
+            if recipients is None:
+                print(f"{event.id}: already published, nothing queued")
+            else:
+                print(f"{event.id}: published, queued for {recipients} chats")
+    return 0
+
+
 async def chat(settings: Settings, kb: KnowledgeBase) -> int:
     """The terminal conversation."""
     async with Database(settings.database) as db:
-        core = Core(Library(kb, settings.search), settings, Repository(db))
+        repository = Repository(db)
+        core = Core(await build_library(kb, settings, repository), settings, repository)
         await ConsoleTransport(core).run()
     return 0
 
@@ -67,6 +106,22 @@ def build_transports(
     return transports
 
 
+async def build_library(kb: KnowledgeBase, settings: Settings, repository: Repository) -> Library:
+    """The curated knowledge with the admins' run-time additions and edits on top."""
+    library = Library(kb, settings.search)
+    for kind, payload in await repository.runtime_entries():
+        library.apply(kind, payload)
+    return library
+
+
+async def library_with_runtime_entries(kb: KnowledgeBase, settings: Settings) -> Library:
+    """For one-shot commands: read run-time entries if the database exists, never create it."""
+    if not settings.database.exists():
+        return Library(kb, settings.search)
+    async with Database(settings.database) as db:
+        return await build_library(kb, settings, Repository(db))
+
+
 async def publish_new_knowledge_events(
     library: Library, repository: Repository, clock: Clock
 ) -> None:
@@ -95,7 +150,7 @@ async def serve(settings: Settings, kb: KnowledgeBase) -> int:
     clock = SystemClock()
     async with Database(settings.database) as db:
         repository = Repository(db)
-        library = Library(kb, settings.search)
+        library = await build_library(kb, settings, repository)
         await publish_new_knowledge_events(library, repository, clock)
         core = Core(library, settings, repository, clock)
         limiters = build_limiters(settings, clock)

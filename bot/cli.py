@@ -20,7 +20,6 @@ from bot.errors import ConfigError, KnowledgeError
 from bot.knowledge.loader import load_knowledge
 from bot.knowledge.models import KnowledgeBase
 from bot.knowledge.validate import stats, validate
-from bot.library import Library
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="write the knowledge (files + run-time additions) as YAML"
     )
     kb_export.add_argument("directory", type=Path)
+
+    alerts = sub.add_parser("alerts", help="alert outbox tools")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    alerts_sub.add_parser("status", help="print the outbox state")
+
+    events = sub.add_parser("events", help="timeline events")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    publish = events_sub.add_parser("publish", help="publish the events of a YAML file as alerts")
+    publish.add_argument("file", type=Path, help="a YAML file with an `events:` list")
     return parser
 
 
@@ -77,7 +85,9 @@ def reply_json(reply: Reply) -> str:
 
 
 def run_ask(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> int:
-    core = Core(Library(kb, settings.search), settings)
+    from bot.app import library_with_runtime_entries
+
+    core = Core(asyncio.run(library_with_runtime_entries(kb, settings)), settings)
     questions: Sequence[str]
     if args.question == ["-"]:
         questions = (line.rstrip("\n") for line in sys.stdin)  # type: ignore[assignment]
@@ -113,9 +123,11 @@ def run_kb(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> i
             for name, n in counts.items():
                 print(f"  {name:<28}{n:>6}")
         return 0
+    from bot.app import library_with_runtime_entries
     from bot.knowledge.export import export_knowledge
 
-    written = export_knowledge(kb, args.directory)
+    library = asyncio.run(library_with_runtime_entries(kb, settings))
+    written = export_knowledge(library.snapshot(), args.directory)
     print(f"wrote {len(written)} files to {args.directory}")
     return 0
 
@@ -142,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_kb(settings, kb, args)
         from bot import app
 
+        if args.command == "alerts":
+            return asyncio.run(app.alerts_status(settings))
+        if args.command == "events":
+            return asyncio.run(app.publish_events(settings, kb, args.file))
         if args.command == "chat":
             return asyncio.run(app.chat(settings, kb))
         return asyncio.run(app.serve(settings, kb))

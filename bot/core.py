@@ -6,8 +6,10 @@ import logging
 from collections.abc import Callable
 
 from bot import answers
+from bot.admin.curation import Curation
+from bot.admin.roles import is_admin
 from bot.clock import Clock, SystemClock
-from bot.commands import BY_NAME, COMMANDS, ParsedCommand, Role, parse
+from bot.commands import ADMIN_HELP, BY_NAME, COMMANDS, ParsedCommand, Role, parse
 from bot.config import Settings
 from bot.domain import ChatRef, Choice, Incoming, Paragraph, Reply, ReplyKind, Style
 from bot.errors import UserError
@@ -54,6 +56,11 @@ class Core:
         self.clock = clock or SystemClock()
         self.flood = FloodGuard(settings.telegram.questions_per_minute, self.clock)
         self.on_publish: Callable[[], None] = lambda: None
+        self.curation = (
+            Curation(library, repository, self.clock, lambda: self.on_publish())
+            if repository is not None
+            else None
+        )
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -79,6 +86,10 @@ class Core:
             command = parse(incoming.text)
             if command is not None:
                 return await self.run_command(incoming, command, lang)
+            if self.curation is not None and is_admin(self.settings.admins, incoming):
+                drafted = await self.curation.answer_text(incoming, incoming.text, lang)
+                if drafted is not None:
+                    return [drafted]
             return [await self.ask(incoming.text, lang)]
         except UserError as exc:
             return [text_reply(lang, exc.key, ReplyKind.ERROR, **exc.params)]
@@ -135,7 +146,7 @@ class Core:
             case "start":
                 return [self.start(lang)]
             case "help":
-                return [self.help(lang)]
+                return [self.help(lang, admin=is_admin(self.settings.admins, incoming))]
             case "ask":
                 if not args:
                     return [text_reply(lang, "ask.empty")]
@@ -167,7 +178,7 @@ class Core:
             choices=answers.topic_choices(self.library, lang),
         )
 
-    def help(self, lang: str) -> Reply:
+    def help(self, lang: str, *, admin: bool = False) -> Reply:
         lines = [Paragraph(text=t(lang, "help.title"), style=Style.HEADING)]
         lines += [
             Paragraph(text=f"/{c.name} — {t(lang, c.help_key)}", style=Style.ITEM)
@@ -175,6 +186,12 @@ class Core:
             if c.menu
         ]
         lines.append(Paragraph(text=t(lang, "help.free_text")))
+        if admin:
+            lines.append(Paragraph(text=t(lang, "help.admin_title"), style=Style.HEADING))
+            lines += [
+                Paragraph(text=f"/{name} — {t(lang, BY_NAME[name].help_key)}", style=Style.ITEM)
+                for name in ADMIN_HELP
+            ]
         return info(lang, *lines)
 
     def topics(self, lang: str, args: str) -> Reply:

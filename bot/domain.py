@@ -79,6 +79,14 @@ class SourceRef(Model):
     url: str | None = None
 
 
+class Attachment(Model):
+    """A file sent with a reply (an export)."""
+
+    filename: str
+    content: bytes
+    mime_type: str = "application/x-yaml"
+
+
 class ReplyKind(StrEnum):
     """What a reply is, for transports that treat kinds differently."""
 
@@ -99,6 +107,7 @@ class Reply(Model):
     score: float = 0.0
     sources: tuple[SourceRef, ...] = ()
     suggestions: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
     replace: bool = Field(
         default=False, description="a page of a list: edit the message that offered it if possible"
     )

@@ -94,6 +94,18 @@ class Library:
     def put_event(self, event: Event) -> None:
         self.events[event.id] = event
 
+    def apply(self, kind: str, payload: str) -> None:
+        """Apply one run-time entry from the store on top of the curated ones."""
+        match kind:
+            case "fact":
+                self.put_fact(Fact.model_validate_json(payload))
+            case "quote":
+                self.put_quote(Quote.model_validate_json(payload))
+            case "source":
+                self.put_source(Source.model_validate_json(payload))
+            case "event":
+                self.put_event(Event.model_validate_json(payload))
+
     def live_facts(self, topic_id: str | None = None) -> list[Fact]:
         """Facts that are served (not retracted), optionally of one topic, in file order."""
         return [

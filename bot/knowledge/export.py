@@ -19,6 +19,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def to_single_yaml(kb: KnowledgeBase) -> str:
+    """The whole knowledge base as one YAML document (loadable as a knowledge/ file)."""
+    data = {
+        kind: _plain(entries) for kind, entries in kb.model_dump(mode="json").items() if entries
+    }
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+
+
 def to_yaml(kb: KnowledgeBase) -> dict[str, str]:
     """File name -> YAML text, one file per kind."""
     data = kb.model_dump(mode="json")

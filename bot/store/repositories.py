@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiosqlite
 from pydantic import BaseModel, ConfigDict
 
 from bot.clock import day_of
@@ -164,27 +165,32 @@ class Repository:
         Returns the number of chats queued, or None if the event was published before
         (publishing is idempotent by event id).
         """
+        async with self.db.transaction() as conn:
+            return await self.publish_event_in(conn, event, now)
+
+    @staticmethod
+    async def publish_event_in(conn: aiosqlite.Connection, event: Event, now: float) -> int | None:
+        """``publish_event`` inside the caller's transaction."""
         topics = list(event.topics)
         marks = ",".join("?" * len(topics))
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT OR IGNORE INTO published_events (event_id, payload, published_at, recipients) "
-                "VALUES (?, ?, ?, 0)",
-                (event.id, event.model_dump_json(), int(now)),
-            )
-            if cursor.rowcount == 0:
-                return None
-            cursor = await conn.execute(
-                "INSERT OR IGNORE INTO outbox (event_id, platform, chat_id, updated_at) "
-                f"SELECT DISTINCT ?, platform, chat_id, ? FROM subscriptions WHERE topic IN ({marks})",
-                (event.id, int(now), *topics),
-            )
-            recipients = cursor.rowcount
-            await conn.execute(
-                "UPDATE published_events SET recipients = ? WHERE event_id = ?",
-                (recipients, event.id),
-            )
-            return recipients
+        cursor = await conn.execute(
+            "INSERT OR IGNORE INTO published_events (event_id, payload, published_at, recipients) "
+            "VALUES (?, ?, ?, 0)",
+            (event.id, event.model_dump_json(), int(now)),
+        )
+        if cursor.rowcount == 0:
+            return None
+        cursor = await conn.execute(
+            "INSERT OR IGNORE INTO outbox (event_id, platform, chat_id, updated_at) "
+            f"SELECT DISTINCT ?, platform, chat_id, ? FROM subscriptions WHERE topic IN ({marks})",
+            (event.id, int(now), *topics),
+        )
+        recipients = cursor.rowcount
+        await conn.execute(
+            "UPDATE published_events SET recipients = ? WHERE event_id = ?",
+            (recipients, event.id),
+        )
+        return recipients
 
     async def published_events(self) -> list[Event]:
         async with self.db.conn.execute(
@@ -305,5 +311,110 @@ class Repository:
             cursor = await conn.execute(
                 "DELETE FROM outbox WHERE status IN ('sent', 'gone', 'failed') AND updated_at < ?",
                 (int(before),),
+            )
+            return cursor.rowcount
+
+    # -- curation ------------------------------------------------------------------------------
+
+    async def runtime_entries(self) -> list[tuple[str, str]]:
+        """(kind, JSON payload) of every entry added or changed at run time, oldest first."""
+        async with self.db.conn.execute(
+            "SELECT kind, payload FROM runtime_entries ORDER BY updated_at, rowid"
+        ) as cursor:
+            return [(str(r[0]), str(r[1])) for r in await cursor.fetchall()]
+
+    @staticmethod
+    async def save_entry_in(
+        conn: aiosqlite.Connection,
+        *,
+        kind: str,
+        entry: BaseModel,
+        before: BaseModel | None,
+        actor: str,
+        action: str,
+        now: float,
+        reason: str | None = None,
+    ) -> None:
+        """Store a run-time entry and its audit row (inside the caller's transaction)."""
+        entry_id = str(getattr(entry, "id"))  # noqa: B009 - every entry model has an id
+        payload = entry.model_dump_json()
+        await conn.execute(
+            "INSERT INTO runtime_entries (kind, entry_id, payload, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (kind, entry_id) DO UPDATE SET payload = excluded.payload, "
+            "updated_at = excluded.updated_at",
+            (kind, entry_id, payload, int(now)),
+        )
+        await conn.execute(
+            "INSERT INTO audit (at, actor, action, kind, entry_id, before, after, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                int(now),
+                actor,
+                action,
+                kind,
+                entry_id,
+                before.model_dump_json() if before is not None else None,
+                payload,
+                reason,
+            ),
+        )
+
+    async def audit(self, entry_id: str | None, limit: int = 10) -> list[dict[str, object]]:
+        query = "SELECT at, actor, action, kind, entry_id, before, after, reason FROM audit"
+        params: tuple[object, ...] = ()
+        if entry_id:
+            query += " WHERE entry_id = ?"
+            params = (entry_id,)
+        async with self.db.conn.execute(
+            query + " ORDER BY id DESC LIMIT ?", (*params, limit)
+        ) as cursor:
+            columns = ("at", "actor", "action", "kind", "entry_id", "before", "after", "reason")
+            return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+
+    async def count_refused_admin(self, now: float) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO refused_admin_attempts (day, count) VALUES (?, 1) "
+                "ON CONFLICT (day) DO UPDATE SET count = count + 1",
+                (day_of(now),),
+            )
+
+    async def unanswered(self, since_day: str, limit: int = 15) -> list[tuple[str, int]]:
+        async with self.db.conn.execute(
+            "SELECT normalized, SUM(count) AS n FROM declined_questions WHERE day >= ? "
+            "GROUP BY normalized ORDER BY n DESC, normalized LIMIT ?",
+            (since_day, limit),
+        ) as cursor:
+            return [(str(r[0]), int(r[1])) for r in await cursor.fetchall()]
+
+    async def question_days(self, since_day: str) -> list[tuple[str, int, int]]:
+        """(day, answered, declined) per day since ``since_day``."""
+        async with self.db.conn.execute(
+            "SELECT day, SUM(CASE WHEN answered THEN count ELSE 0 END), "
+            "SUM(CASE WHEN answered THEN 0 ELSE count END) FROM question_counts "
+            "WHERE day >= ? GROUP BY day ORDER BY day",
+            (since_day,),
+        ) as cursor:
+            return [(str(r[0]), int(r[1]), int(r[2])) for r in await cursor.fetchall()]
+
+    async def top_entries(self, since_day: str, limit: int = 5) -> list[tuple[str, int]]:
+        async with self.db.conn.execute(
+            "SELECT entry_id, SUM(count) AS n FROM answer_counts WHERE day >= ? "
+            "GROUP BY entry_id ORDER BY n DESC, entry_id LIMIT ?",
+            (since_day, limit),
+        ) as cursor:
+            return [(str(r[0]), int(r[1])) for r in await cursor.fetchall()]
+
+    async def refused_admin_total(self) -> int:
+        async with self.db.conn.execute(
+            "SELECT COALESCE(SUM(count), 0) FROM refused_admin_attempts"
+        ) as c:
+            row = await c.fetchone()
+        return int(row[0]) if row else 0
+
+    async def expire_declined(self, before_day: str) -> int:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM declined_questions WHERE day < ?", (before_day,)
             )
             return cursor.rowcount

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from bot.core import Core
@@ -34,6 +35,10 @@ class ConsoleTransport:
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         self._choices = reply.choices or self._choices
         self._write(reply.plain_text(numbered_choices=True) + "\n\n")
+        for attachment in reply.attachments:
+            path = Path(attachment.filename).resolve()
+            await asyncio.to_thread(path.write_bytes, attachment.content)
+            self._write(f"[{path}]\n\n")
 
     def resolve(self, line: str) -> str:
         """A bare number picks one of the last numbered choices."""

@@ -16,6 +16,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
+    InputFile,
     InputTextMessageContent,
     LinkPreviewOptions,
     Message,
@@ -355,6 +356,10 @@ class TelegramTransport:
                 link_preview_options=NO_PREVIEW,
                 reply_to_message_id=reply_to if i == 0 else None,
                 allow_sending_without_reply=True,
+            )
+        for attachment in reply.attachments:
+            await self.application.bot.send_document(
+                chat_id, InputFile(attachment.content, filename=attachment.filename)
             )
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:

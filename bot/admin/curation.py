@@ -1,0 +1,508 @@
+"""Admin commands: guided and one-shot forms with a preview, retract/restore, audit, stats, export.
+
+A draft lives in memory only, per admin, until it is confirmed; confirming writes the entry, its
+audit row (and, for an event, the alert outbox rows) in one transaction, then updates the live
+library, so the change is searchable at once in every transport, or nothing happens at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from bot import answers
+from bot.admin.forms import FORMS, FieldError, Form, build, display, entry_id, values_of
+from bot.admin.roles import actor
+from bot.clock import Clock, day_of
+from bot.domain import Attachment, Choice, Incoming, Paragraph, Reply, ReplyKind, Style
+from bot.knowledge.export import to_single_yaml
+from bot.knowledge.models import Event, Fact, Quote, Source
+from bot.library import Library
+from bot.store.repositories import Repository
+from bot.texts import t
+
+logger = logging.getLogger(__name__)
+
+SESSION_TTL = 30 * 60
+ADD_COMMANDS = {"addfact": "fact", "addquote": "quote", "addsource": "source", "addevent": "event"}
+
+
+@dataclass(slots=True)
+class Draft:
+    """An entry being written: its form, the values so far, and what is being asked."""
+
+    form: Form
+    values: dict[str, object] = field(default_factory=dict)
+    existing: BaseModel | None = None
+    asking: str | None = None
+    single: bool = False
+    started: float = 0.0
+
+
+def _reply(
+    lang: str,
+    *paragraphs: Paragraph,
+    choices: list[Choice] | None = None,
+    kind: ReplyKind = ReplyKind.INFO,
+) -> Reply:
+    return Reply(kind=kind, paragraphs=paragraphs, choices=tuple(choices or ()), lang=lang)
+
+
+def _say(lang: str, key: str, kind: ReplyKind = ReplyKind.INFO, **params: object) -> Reply:
+    return _reply(lang, Paragraph(text=t(lang, key, **params)), kind=kind)
+
+
+class Curation:
+    """Runs the admin commands of one process; drafts are keyed by admin."""
+
+    def __init__(
+        self,
+        library: Library,
+        repository: Repository,
+        clock: Clock,
+        on_publish: Callable[[], None],
+    ) -> None:
+        self.library = library
+        self.repository = repository
+        self.clock = clock
+        self.on_publish = on_publish
+        self.drafts: dict[str, Draft] = {}
+
+    def draft_of(self, incoming: Incoming) -> Draft | None:
+        draft = self.drafts.get(actor(incoming))
+        if draft is not None and self.clock.now() - draft.started > SESSION_TTL:
+            del self.drafts[actor(incoming)]
+            return None
+        return draft
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    async def command(self, incoming: Incoming, name: str, args: str, lang: str) -> list[Reply]:
+        if name in ADD_COMMANDS:
+            return [await self.start(incoming, FORMS[ADD_COMMANDS[name]], args, lang)]
+        match name:
+            case "editfact":
+                return [await self.edit_existing(incoming, args.strip(), lang)]
+            case "retract" | "restore":
+                entry_id, _, reason = args.strip().partition(" ")
+                return [
+                    await self.set_retracted(
+                        incoming, entry_id, name == "retract", reason.strip(), lang
+                    )
+                ]
+            case "cancel":
+                self.drafts.pop(actor(incoming), None)
+                return [_say(lang, "admin.cancelled")]
+            case "unanswered":
+                return [await self.unanswered(lang, args)]
+            case "stats":
+                return [await self.stats(lang)]
+            case "audit":
+                return [await self.audit(lang, args.strip())]
+            case "export":
+                return [self.export(lang)]
+        draft = self.draft_of(incoming)
+        if draft is None:
+            return [_say(lang, "admin.no_draft", ReplyKind.ERROR)]
+        match name:
+            case "step":
+                return [await self.receive(draft, args, lang)]
+            case "skip":
+                return [await self.skip(draft, lang)]
+            case "edit":
+                return [self.field_menu(draft, lang)]
+            case "field":
+                if args.strip() not in {f.name for f in draft.form.fields}:
+                    return [self.field_menu(draft, lang)]
+                draft.asking, draft.single = args.strip(), True
+                return [self.ask(draft, lang)]
+            case "confirm":
+                return [await self.confirm(incoming, draft, lang)]
+        return [_say(lang, "admin.no_draft", ReplyKind.ERROR)]
+
+    async def answer_text(self, incoming: Incoming, text: str, lang: str) -> Reply | None:
+        """Plain text from an admin with an open draft is the value of the asked field."""
+        draft = self.draft_of(incoming)
+        if draft is None or draft.asking is None:
+            return None
+        return await self.receive(draft, text, lang)
+
+    # -- the form conversation -----------------------------------------------------------------
+
+    async def start(self, incoming: Incoming, form: Form, args: str, lang: str) -> Reply:
+        draft = Draft(form=form, started=self.clock.now())
+        self.drafts[actor(incoming)] = draft
+        if not args.strip():
+            draft.asking = form.fields[0].name
+            return self.ask(draft, lang, intro=True)
+        parts = [p.strip() for p in args.split("|")]
+        if len(parts) > len(form.fields):
+            # The last field may itself contain "|" (a new source given inline).
+            parts = [*parts[: len(form.fields) - 1], " | ".join(parts[len(form.fields) - 1 :])]
+        for form_field, raw in zip(form.fields, parts, strict=False):
+            if not raw and form_field.optional:
+                continue
+            try:
+                draft.values[form_field.name] = form_field.parse(raw, self.library)
+            except ValueError as exc:
+                draft.asking = form_field.name
+                return self.invalid(draft, form_field.name, str(exc), lang)
+        return await self.next_step(draft, lang)
+
+    async def edit_existing(self, incoming: Incoming, entry_id: str, lang: str) -> Reply:
+        fact = self.library.facts.get(entry_id)
+        if fact is None:
+            return _say(lang, "admin.unknown_id", ReplyKind.ERROR, id=entry_id[:60])
+        form = FORMS["fact"]
+        draft = Draft(
+            form=form,
+            values=values_of("fact", fact, self.library),
+            existing=fact,
+            started=self.clock.now(),
+        )
+        draft.asking = form.fields[0].name
+        self.drafts[actor(incoming)] = draft
+        return self.ask(draft, lang, intro=True)
+
+    def ask(self, draft: Draft, lang: str, *, intro: bool = False) -> Reply:
+        assert draft.asking is not None
+        name = draft.asking
+        paragraphs = []
+        if intro:
+            paragraphs.append(
+                Paragraph(text=t(lang, f"admin.intro.{draft.form.kind}"), style=Style.HEADING)
+            )
+        paragraphs.append(Paragraph(text=t(lang, f"admin.ask.{name}")))
+        current = draft.values.get(name)
+        choices: list[Choice] = []
+        if current is not None:
+            paragraphs.append(
+                Paragraph(text=t(lang, "admin.current", value=display(current)), style=Style.NOTE)
+            )
+            choices.append(Choice(label=t(lang, "admin.keep"), command="/skip"))
+        elif draft.form.field(name).optional:
+            choices.append(Choice(label=t(lang, "admin.skip"), command="/skip"))
+        if name == "topic":
+            choices += [
+                Choice(label=tp.title.get(lang), command=f"/step {tp.id}")
+                for tp in self.library.topics.values()
+            ]
+        elif name == "source":
+            choices += [
+                Choice(label=answers.shorten(s.title.get(lang)), command=f"/step {s.id}")
+                for s in self.library.sources.values()
+            ]
+        choices.append(Choice(label=t(lang, "admin.cancel"), command="/cancel"))
+        return _reply(lang, *paragraphs, choices=choices)
+
+    async def receive(self, draft: Draft, text: str, lang: str) -> Reply:
+        name = draft.asking
+        if name is None:
+            return await self.preview(draft, lang)
+        try:
+            draft.values[name] = draft.form.field(name).parse(text, self.library)
+        except ValueError as exc:
+            return self.invalid(draft, name, str(exc), lang)
+        return await self.next_step(draft, lang)
+
+    async def skip(self, draft: Draft, lang: str) -> Reply:
+        name = draft.asking
+        if (
+            name is not None
+            and draft.values.get(name) is None
+            and not draft.form.field(name).optional
+        ):
+            return self.invalid(draft, name, t(lang, "admin.required"), lang)
+        if name is not None:
+            draft.values.setdefault(name, None)
+        return await self.next_step(draft, lang)
+
+    async def next_step(self, draft: Draft, lang: str) -> Reply:
+        names = [f.name for f in draft.form.fields]
+        if draft.single or draft.asking is None:
+            missing = [n for n in names if n not in draft.values]
+        else:
+            after = names[names.index(draft.asking) + 1 :] if draft.asking in names else names
+            missing = [n for n in after if n not in draft.values or draft.existing is not None]
+            missing = missing or [n for n in names if n not in draft.values]
+        draft.single = False
+        if missing:
+            draft.asking = missing[0]
+            return self.ask(draft, lang)
+        draft.asking = None
+        return await self.preview(draft, lang)
+
+    def invalid(self, draft: Draft, name: str, problem: str, lang: str) -> Reply:
+        draft.asking, draft.single = name, True
+        asked = self.ask(draft, lang)
+        problem_line = Paragraph(
+            text=t(lang, "admin.invalid", field=name, problem=problem), style=Style.NOTE
+        )
+        return asked.model_copy(
+            update={"kind": ReplyKind.ERROR, "paragraphs": (problem_line, *asked.paragraphs)}
+        )
+
+    def field_menu(self, draft: Draft, lang: str) -> Reply:
+        choices = [
+            Choice(
+                label=f"{f.name}: {answers.shorten(display(draft.values.get(f.name)), 40)}",
+                command=f"/field {f.name}",
+            )
+            for f in draft.form.fields
+        ]
+        choices.append(Choice(label=t(lang, "admin.cancel"), command="/cancel"))
+        return _reply(lang, Paragraph(text=t(lang, "admin.pick_field")), choices=choices)
+
+    def _built(self, draft: Draft) -> tuple[BaseModel, Source | None]:
+        return build(draft.form.kind, draft.values, self.library, draft.existing)
+
+    async def preview(self, draft: Draft, lang: str) -> Reply:
+        try:
+            entry, new_source = self._built(draft)
+        except FieldError as exc:
+            return self.invalid(
+                draft,
+                exc.field if exc.field in draft.values else draft.form.fields[0].name,
+                str(exc),
+                lang,
+            )
+        shown = self.render(entry, new_source, lang)
+        header = Paragraph(text=t(lang, "admin.preview"), style=Style.HEADING)
+        paragraphs = [header, *shown.paragraphs]
+        if isinstance(entry, Event):
+            count = await self.repository.count_subscribers(list(entry.topics))
+            paragraphs.append(
+                Paragraph(text=t(lang, "admin.reach", count=count), style=Style.NOTE)
+            )
+        choices = [
+            Choice(label=t(lang, "admin.confirm"), command="/confirm"),
+            Choice(label=t(lang, "admin.edit"), command="/edit"),
+            Choice(label=t(lang, "admin.cancel"), command="/cancel"),
+        ]
+        return _reply(lang, *paragraphs, choices=choices)
+
+    def render(self, entry: BaseModel, new_source: Source | None, lang: str) -> Reply:
+        """Exactly what users will see, rendered by the same code as live answers."""
+        library = self.library
+        added_source = new_source is not None and new_source.id not in library.sources
+        if new_source is not None:
+            library.sources[new_source.id] = new_source
+        try:
+            match entry:
+                case Fact():
+                    return answers.answer_fact(library, entry, lang)
+                case Quote():
+                    return answers.answer_quote(library, entry, lang)
+                case Event():
+                    return answers.alert_reply(library, entry, lang)
+                case Source():
+                    return _reply(
+                        lang,
+                        Paragraph(
+                            text=answers.describe_source(entry, lang),
+                            style=Style.ITEM,
+                            url=str(entry.url) if entry.url else None,
+                        ),
+                    )
+        finally:
+            if added_source and new_source is not None:
+                del library.sources[new_source.id]
+        raise AssertionError(entry)
+
+    async def confirm(self, incoming: Incoming, draft: Draft, lang: str) -> Reply:
+        try:
+            entry, new_source = self._built(draft)
+        except FieldError as exc:
+            return self.invalid(
+                draft,
+                exc.field if exc.field in draft.values else draft.form.fields[0].name,
+                str(exc),
+                lang,
+            )
+        action = "edit" if draft.existing is not None else "add"
+        recipients = await self.save(
+            incoming, draft.form.kind, entry, draft.existing, action, new_source=new_source
+        )
+        self.drafts.pop(actor(incoming), None)
+        saved_id = entry_id(entry)
+        if recipients is not None:
+            return _say(lang, "admin.published", id=saved_id, count=recipients)
+        return _say(lang, "admin.saved", id=saved_id)
+
+    async def save(
+        self,
+        incoming: Incoming,
+        kind: str,
+        entry: BaseModel,
+        before: BaseModel | None,
+        action: str,
+        *,
+        new_source: Source | None = None,
+        reason: str | None = None,
+    ) -> int | None:
+        """One transaction: entry (+ new source), audit rows, outbox rows; then the library."""
+        now = self.clock.now()
+        who = actor(incoming)
+        recipients: int | None = None
+        async with self.repository.db.transaction() as conn:
+            if new_source is not None:
+                await self.repository.save_entry_in(
+                    conn,
+                    kind="source",
+                    entry=new_source,
+                    before=None,
+                    actor=who,
+                    action="add",
+                    now=now,
+                )
+            await self.repository.save_entry_in(
+                conn,
+                kind=kind,
+                entry=entry,
+                before=before,
+                actor=who,
+                action=action,
+                now=now,
+                reason=reason,
+            )
+            if isinstance(entry, Event):
+                recipients = await self.repository.publish_event_in(conn, entry, now) or 0
+        if new_source is not None:
+            self.library.put_source(new_source)
+        match entry:
+            case Fact():
+                self.library.put_fact(entry)
+            case Quote():
+                self.library.put_quote(entry)
+            case Source():
+                self.library.put_source(entry)
+            case Event():
+                self.library.put_event(entry)
+                self.on_publish()
+        logger.info(
+            "admin.saved", extra={"kind": kind, "entry": entry_id(entry), "action": action}
+        )
+        return recipients
+
+    # -- retract / restore ---------------------------------------------------------------------
+
+    async def set_retracted(
+        self, incoming: Incoming, fact_id: str, retracted: bool, reason: str, lang: str
+    ) -> Reply:
+        fact = self.library.facts.get(fact_id)
+        if fact is None:
+            return _say(lang, "admin.unknown_id", ReplyKind.ERROR, id=fact_id[:60])
+        if fact.retracted == retracted:
+            return _say(
+                lang, "admin.already_retracted" if retracted else "admin.not_retracted", id=fact_id
+            )
+        updated = fact.model_copy(update={"retracted": retracted})
+        await self.save(
+            incoming,
+            "fact",
+            updated,
+            fact,
+            "retract" if retracted else "restore",
+            reason=reason[:300] or None,
+        )
+        return _say(lang, "admin.retracted" if retracted else "admin.restored", id=fact_id)
+
+    # -- reports -------------------------------------------------------------------------------
+
+    def _since(self, days: int) -> str:
+        return day_of(self.clock.now() - days * 86400)
+
+    async def unanswered(self, lang: str, args: str) -> Reply:
+        days = int(args) if args.strip().isdigit() and 0 < int(args) <= 366 else 7
+        rows = await self.repository.unanswered(self._since(days))
+        if not rows:
+            return _say(lang, "admin.unanswered_none", days=days)
+        paragraphs = [Paragraph(text=t(lang, "admin.unanswered", days=days), style=Style.HEADING)]
+        paragraphs += [Paragraph(text=f"{n} × {text}", style=Style.ITEM) for text, n in rows]
+        return _reply(lang, *paragraphs)
+
+    async def stats(self, lang: str) -> Reply:
+        days = await self.repository.question_days(self._since(7))
+        answered = sum(a for _, a, _ in days)
+        total = answered + sum(d for _, _, d in days)
+        paragraphs = [
+            Paragraph(
+                text=t(
+                    lang,
+                    "admin.stats",
+                    total=total,
+                    rate=f"{answered / total:.0%}" if total else "—",
+                ),
+                style=Style.HEADING,
+            )
+        ]
+        paragraphs += [
+            Paragraph(text=f"{day}: {a + d} ({a} / {d})", style=Style.ITEM) for day, a, d in days
+        ]
+        top = await self.repository.top_entries(self._since(7))
+        if top:
+            paragraphs.append(Paragraph(text=t(lang, "admin.top_facts")))
+            paragraphs += [Paragraph(text=f"{entry}: {n}", style=Style.ITEM) for entry, n in top]
+        subscribers = await self.repository.subscribers_per_topic()
+        paragraphs.append(Paragraph(text=t(lang, "admin.subscribers")))
+        paragraphs += [
+            Paragraph(text=f"{topic}: {n}", style=Style.ITEM) for topic, n in subscribers.items()
+        ] or [Paragraph(text="—", style=Style.ITEM)]
+        refused = await self.repository.refused_admin_total()
+        paragraphs.append(
+            Paragraph(text=t(lang, "admin.refused", count=refused), style=Style.NOTE)
+        )
+        return _reply(lang, *paragraphs)
+
+    async def audit(self, lang: str, entry_id: str) -> Reply:
+        rows = await self.repository.audit(entry_id or None)
+        if not rows:
+            return _say(lang, "admin.audit_none")
+        paragraphs = [Paragraph(text=t(lang, "admin.audit"), style=Style.HEADING)]
+        for row in rows:
+            when = datetime.fromtimestamp(int(str(row["at"])), UTC).strftime("%Y-%m-%d %H:%M")
+            line = f"{when} {row['actor']} {row['action']} {row['kind']} {row['entry_id']}"
+            if row["reason"]:
+                line += f" ({row['reason']})"
+            paragraphs.append(Paragraph(text=line, style=Style.ITEM))
+            changes = _changes(row["before"], row["after"])
+            if changes:
+                paragraphs.append(Paragraph(text=changes, style=Style.NOTE))
+        return _reply(lang, *paragraphs)
+
+    def export(self, lang: str) -> Reply:
+        text = to_single_yaml(self.library.snapshot())
+        stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y%m%d-%H%M")
+        reply = _say(lang, "admin.export")
+        return reply.model_copy(
+            update={
+                "attachments": (
+                    Attachment(filename=f"knowledge-{stamp}.yaml", content=text.encode()),
+                )
+            }
+        )
+
+
+def _changes(before: object, after: object) -> str:
+    """Which top-level fields an edit changed, as ``field: old → new``."""
+    if not isinstance(after, str):
+        return ""
+    new = json.loads(after)
+    old = json.loads(before) if isinstance(before, str) else {}
+    lines = []
+    for key, value in new.items():
+        if old.get(key) != value:
+            shown_old = (
+                answers.shorten(json.dumps(old.get(key), ensure_ascii=False), 80)
+                if key in old
+                else "—"
+            )
+            lines.append(
+                f"{key}: {shown_old} → {answers.shorten(json.dumps(value, ensure_ascii=False), 80)}"
+            )
+    return "\n".join(lines)
