@@ -94,7 +94,11 @@ def build_limiters(settings: Settings, clock: Clock) -> dict[Platform, RateLimit
 
 
 def build_transports(
-    core: Core, settings: Settings, stop: asyncio.Event, limiters: dict[Platform, RateLimiter]
+    core: Core,
+    settings: Settings,
+    stop: asyncio.Event,
+    limiters: dict[Platform, RateLimiter],
+    repository: Repository,
 ) -> dict[Platform, Transport]:
     transports: dict[Platform, Transport] = {}
     if settings.telegram.configured:
@@ -103,6 +107,10 @@ def build_transports(
         transports[Platform.TELEGRAM] = TelegramTransport(
             core, settings.telegram, stop, limiters[Platform.TELEGRAM]
         )
+    if settings.matrix.configured:
+        from bot.transports.matrix import MatrixTransport
+
+        transports[Platform.MATRIX] = MatrixTransport(core, settings.matrix, repository, stop)
     return transports
 
 
@@ -155,7 +163,7 @@ async def serve(settings: Settings, kb: KnowledgeBase) -> int:
         core = Core(library, settings, repository, clock)
         limiters = build_limiters(settings, clock)
         try:
-            transports = build_transports(core, settings, stop, limiters)
+            transports = build_transports(core, settings, stop, limiters, repository)
             worker = DeliveryWorker(
                 repository,
                 library,

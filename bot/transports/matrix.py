@@ -1,0 +1,302 @@
+"""matrix-nio AsyncClient: skip backlog, events -> Core.handle, Reply -> m.notice, errors -> errors.py."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import re
+import time
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    InviteMemberEvent,
+    JoinError,
+    LoginResponse,
+    MatrixRoom,
+    MegolmEvent,
+    RoomMemberEvent,
+    RoomMessageText,
+    RoomSendResponse,
+    SyncResponse,
+    UploadResponse,
+)
+
+from bot.commands import BY_NAME, Role, parse
+from bot.config import MatrixSettings
+from bot.core import Core
+from bot.domain import ChatRef, Incoming, Platform, Reply
+from bot.errors import ConfigError, DeliveryDeferred, RecipientGone
+from bot.logs import pseudonym
+from bot.store.repositories import Repository
+from bot.texts import t
+from bot.transports.html import reply_html
+
+logger = logging.getLogger(__name__)
+
+SYNC_TIMEOUT_MS = 30_000
+NEXT_BATCH_KEY = "matrix.next_batch"
+TOKEN_KEY = "matrix.access_token"
+DEVICE_KEY = "matrix.device_id"
+CHAT_ADMIN_POWER = 50
+_REPLY_FALLBACK = re.compile(r"^(> .*\n)+\n?", re.MULTILINE)
+
+
+def strip_reply_fallback(body: str) -> str:
+    """Drop the quoted "> <@user> ..." lines Matrix clients put before a reply's text."""
+    return _REPLY_FALLBACK.sub("", body, count=1).strip() if body.startswith("> ") else body
+
+
+class MatrixTransport:
+    """Serves the core in Matrix rooms; numbered choices stand in for Telegram's buttons."""
+
+    platform = Platform.MATRIX
+
+    def __init__(
+        self, core: Core, settings: MatrixSettings, repository: Repository, stop: asyncio.Event
+    ) -> None:
+        if not (settings.homeserver and settings.user_id):
+            raise ConfigError(
+                "BOT_MATRIX__HOMESERVER and BOT_MATRIX__USER_ID are required for Matrix"
+            )
+        self.core = core
+        self.settings = settings
+        self.repository = repository
+        self.stop_event = stop
+        self.user_id = settings.user_id
+        config = AsyncClientConfig(
+            max_limit_exceeded=0, max_timeouts=0, store_sync_tokens=False, encryption_enabled=False
+        )
+        self.client = AsyncClient(settings.homeserver, settings.user_id, config=config)
+        self._choices: dict[str, list[str]] = {}
+        self._joined_at: dict[str, int] = {}
+        self._sent_events: dict[str, str] = {}
+        self.client.add_event_callback(self._on_message, RoomMessageText)
+        self.client.add_event_callback(self._on_invite, InviteMemberEvent)
+        self.client.add_event_callback(self._on_member, RoomMemberEvent)
+        self.client.add_event_callback(self._on_encrypted, MegolmEvent)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def _login(self) -> None:
+        settings = self.settings
+        token = settings.access_token.get_secret_value() if settings.access_token else None
+        device_id = settings.device_id
+        if token is None:
+            token = await self.repository.get_value(TOKEN_KEY)
+            device_id = device_id or await self.repository.get_value(DEVICE_KEY)
+        if token is None and settings.password is not None:
+            response = await self.client.login(
+                settings.password.get_secret_value(), device_name=settings.device_name
+            )
+            if not isinstance(response, LoginResponse):
+                raise ConfigError("the Matrix homeserver refused the password login")
+            token, device_id = response.access_token, response.device_id
+            await self.repository.set_value(TOKEN_KEY, token)
+            await self.repository.set_value(DEVICE_KEY, device_id)
+        if token is None:
+            raise ConfigError("set BOT_MATRIX__ACCESS_TOKEN (or BOT_MATRIX__PASSWORD) for Matrix")
+        self.client.restore_login(self.user_id, device_id or "", token)
+
+    async def run(self) -> None:
+        """Sync until the stop event is set; the sync token is saved after each batch."""
+        await self._login()
+        try:
+            since = await self.repository.get_value(NEXT_BATCH_KEY)
+            if since is None:
+                since = await self._skip_backlog()
+            while not self.stop_event.is_set():
+                sync = asyncio.create_task(self.client.sync(timeout=SYNC_TIMEOUT_MS, since=since))
+                stopper = asyncio.create_task(self.stop_event.wait())
+                done, _ = await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if sync not in done:
+                    sync.cancel()
+                    break
+                response = sync.result()
+                if isinstance(response, SyncResponse):
+                    since = response.next_batch
+                    await self.repository.set_value(NEXT_BATCH_KEY, since)
+                else:
+                    if getattr(response, "status_code", "") == "M_UNKNOWN_TOKEN":
+                        raise ConfigError(
+                            "the Matrix homeserver rejected BOT_MATRIX__ACCESS_TOKEN"
+                        )
+                    logger.warning(
+                        "matrix.sync_failed", extra={"error": getattr(response, "status_code", "")}
+                    )
+                    await asyncio.sleep(2)
+        finally:
+            await self.client.close()
+        logger.info("matrix.stopped")
+
+    async def _skip_backlog(self) -> str:
+        """First start: take the server's position without answering anything already there."""
+        response = await self.client.sync(timeout=0, full_state=True)
+        if not isinstance(response, SyncResponse):
+            if getattr(response, "status_code", "") == "M_UNKNOWN_TOKEN":
+                raise ConfigError("the Matrix homeserver rejected BOT_MATRIX__ACCESS_TOKEN")
+            raise ConfigError("the first Matrix sync failed")
+        await self.repository.set_value(NEXT_BATCH_KEY, response.next_batch)
+        return str(response.next_batch)
+
+    # -- incoming ------------------------------------------------------------------------------
+
+    def _inviter_allowed(self, sender: str) -> bool:
+        allowed = self.settings.allowed_inviters
+        server = sender.split(":", 1)[-1]
+        if not allowed:
+            return server == self.user_id.split(":", 1)[-1]
+        return sender in allowed or f":{server}" in allowed or server in allowed
+
+    async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
+        if event.state_key != self.user_id or event.membership != "invite":
+            return
+        if not self._inviter_allowed(event.sender):
+            await self.client.room_leave(room.room_id)
+            logger.info("matrix.invite_refused", extra={"room": pseudonym(room.room_id)})
+            return
+        response = await self.client.join(room.room_id)
+        if isinstance(response, JoinError):
+            logger.warning("matrix.join_failed", extra={"room": pseudonym(room.room_id)})
+            return
+        self._joined_at[room.room_id] = int(time.time() * 1000)
+        logger.info("matrix.joined", extra={"room": pseudonym(room.room_id)})
+
+    async def _on_member(self, room: MatrixRoom, event: RoomMemberEvent) -> None:
+        if event.state_key == self.user_id:
+            if event.membership == "join" and room.encrypted:
+                await self._say_cannot_read(room.room_id)
+            if event.membership in ("leave", "ban"):
+                await self.core.chat_gone(ChatRef(platform=Platform.MATRIX, chat_id=room.room_id))
+            return
+        if event.membership in ("leave", "ban") and room.joined_count <= 1:
+            await self.client.room_leave(room.room_id)
+            await self.client.room_forget(room.room_id)
+            await self.core.chat_gone(ChatRef(platform=Platform.MATRIX, chat_id=room.room_id))
+
+    async def _on_encrypted(self, room: MatrixRoom, event: MegolmEvent) -> None:
+        if event.sender != self.user_id:
+            await self._say_cannot_read(room.room_id)
+
+    async def _say_cannot_read(self, room_id: str) -> None:
+        text = t(self.core.settings.default_language, "matrix.encrypted")
+        await self.client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.notice", "body": text}
+        )
+
+    def _is_direct(self, room: MatrixRoom) -> bool:
+        return int(room.member_count) <= 2
+
+    def _addressed_text(self, room: MatrixRoom, event: RoomMessageText) -> str | None:
+        """The text meant for us, or None: in group rooms only commands, mentions and replies."""
+        body = strip_reply_fallback(event.body or "")
+        if self._is_direct(room) or parse(body) is not None:
+            return body
+        content: dict[str, Any] = event.source.get("content", {})
+        mentions = content.get("m.mentions", {}).get("user_ids", [])
+        formatted = str(content.get("formatted_body", ""))
+        names = [self.user_id]
+        display_name = room.user_name(self.user_id)
+        if display_name:
+            names.append(display_name)
+        mentioned = self.user_id in mentions or f"matrix.to/#/{self.user_id}" in formatted
+        for name in names:
+            pattern = re.compile(rf"(?<!\w){re.escape(name)}:?", re.IGNORECASE)
+            if pattern.search(body):
+                mentioned = True
+                body = pattern.sub(" ", body).strip()
+        replied_to = content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+        if replied_to and replied_to in self._sent_events:
+            mentioned = True
+        return body if mentioned else None
+
+    async def _on_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
+        if event.sender == self.user_id:
+            return
+        if event.server_timestamp < self._joined_at.get(room.room_id, 0):
+            return
+        text = self._addressed_text(room, event)
+        if text is None:
+            return
+        choices = self._choices.get(room.room_id, [])
+        if text.isdigit() and 0 < int(text) <= len(choices):
+            text = choices[int(text) - 1]
+        command = parse(text)
+        spec = BY_NAME.get(command.name) if command else None
+        is_admin = False
+        if spec is not None and spec.role is Role.CHAT_ADMIN and room.power_levels is not None:
+            is_admin = room.power_levels.get_user_level(event.sender) >= CHAT_ADMIN_POWER
+        incoming = Incoming(
+            chat=ChatRef(platform=Platform.MATRIX, chat_id=room.room_id),
+            sender_id=event.sender,
+            text=text,
+            is_private=self._is_direct(room),
+            is_chat_admin=is_admin,
+        )
+        for reply in await self.core.handle(incoming):
+            await self._send(room.room_id, reply, reply_to=event.event_id)
+
+    # -- outgoing ------------------------------------------------------------------------------
+
+    def content(self, reply: Reply, reply_to: str | None = None) -> dict[str, Any]:
+        """An ``m.notice`` with a plain body and an HTML formatted_body, threaded as a reply."""
+        content: dict[str, Any] = {
+            "msgtype": "m.notice",
+            "body": reply.plain_text(numbered_choices=True),
+            "format": "org.matrix.custom.html",
+            "formatted_body": reply_html(reply, numbered_choices=True).replace("\n", "<br>"),
+        }
+        if reply_to:
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+        return content
+
+    async def _send(
+        self, room_id: str, reply: Reply, reply_to: str | None = None, tx_id: str | None = None
+    ) -> None:
+        response = await self.client.room_send(
+            room_id, "m.room.message", self.content(reply, reply_to), tx_id=tx_id
+        )
+        if isinstance(response, ErrorResponse):
+            self._raise_for(response)
+        if isinstance(response, RoomSendResponse):
+            self._sent_events[response.event_id] = room_id
+            if len(self._sent_events) > 10_000:
+                self._sent_events.pop(next(iter(self._sent_events)))
+        if reply.choices:
+            self._choices[room_id] = [c.command for c in reply.choices]
+        for attachment in reply.attachments:
+            upload, _ = await self.client.upload(
+                io.BytesIO(attachment.content),
+                content_type=attachment.mime_type,
+                filename=attachment.filename,
+                filesize=len(attachment.content),
+            )
+            if isinstance(upload, UploadResponse):
+                await self.client.room_send(
+                    room_id,
+                    "m.room.message",
+                    {"msgtype": "m.file", "body": attachment.filename, "url": upload.content_uri},
+                )
+
+    @staticmethod
+    def _raise_for(response: ErrorResponse) -> None:
+        code = str(response.status_code or "")
+        if code == "M_LIMIT_EXCEEDED":
+            retry = getattr(response, "retry_after_ms", None) or 1000
+            raise DeliveryDeferred(retry / 1000, "matrix rate limit")
+        if code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_ROOM"):
+            raise RecipientGone(code)
+        raise DeliveryDeferred(5.0, code or "matrix error")
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        """Deliver an alert. The transaction id makes a resend after a crash idempotent on the
+        homeserver: the same alert to the same room is stored once."""
+        tx_id = hashlib.sha256(f"alert:{chat.chat_id}:{reply.plain_text()}".encode()).hexdigest()[
+            :32
+        ]
+        await self._send(chat.chat_id, reply, tx_id=tx_id)
