@@ -39,6 +39,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("toggle", "help.cmd.toggle", Role.CHAT_ADMIN, menu=False),
     Command("language", "help.cmd.language"),
     Command("privacy", "help.cmd.privacy"),
+    Command("forgetme", "help.cmd.forgetme"),
     Command("fact", "help.cmd.fact", menu=False),
     Command("addfact", "help.cmd.addfact", Role.ADMIN, menu=False),
     Command("editfact", "help.cmd.editfact", Role.ADMIN, menu=False),

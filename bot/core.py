@@ -165,6 +165,8 @@ class Core:
                 return [await self.language(incoming, lang, args)]
             case "privacy":
                 return [text_reply(lang, "privacy.body")]
+            case "forgetme":
+                return [await self.forget(incoming, lang, args)]
             case "subscribe" | "toggle" | "unsubscribe" | "subscriptions":
                 return [await self.subscriptions(incoming, lang, command.name, args)]
         return [self.help(lang)]
@@ -303,6 +305,20 @@ class Core:
             for code, name in LANGUAGE_NAMES.items()
         ]
         return info(lang, Paragraph(text=t(lang, "language.pick")), choices=choices)
+
+    async def forget(self, incoming: Incoming, lang: str, args: str) -> Reply:
+        """/forgetme asks first; /forgetme confirm deletes everything tied to the chat."""
+        if args.strip().lower() != "confirm" or self.repository is None:
+            return info(
+                lang,
+                Paragraph(text=t(lang, "forget.ask")),
+                choices=[
+                    Choice(label=t(lang, "forget.confirm"), command="/forgetme confirm"),
+                    Choice(label=t(lang, "forget.keep"), command="/privacy"),
+                ],
+            )
+        deleted = await self.repository.forget_chat(incoming.chat)
+        return Reply(paragraphs=(Paragraph(text=t(lang, "forget.done", **deleted)),), lang=lang)
 
     # -- subscriptions -------------------------------------------------------------------------
 

@@ -418,3 +418,24 @@ class Repository:
                 "DELETE FROM declined_questions WHERE day < ?", (before_day,)
             )
             return cursor.rowcount
+
+    # -- privacy -------------------------------------------------------------------------------
+
+    async def forget_chat(self, chat: ChatRef) -> dict[str, int]:
+        """Delete everything tied to a chat; returns how many rows of each kind went."""
+        key = (chat.platform.value, chat.chat_id)
+        async with self.db.transaction() as conn:
+            subscriptions = await conn.execute(
+                "DELETE FROM subscriptions WHERE platform = ? AND chat_id = ?", key
+            )
+            alerts = await conn.execute(
+                "DELETE FROM outbox WHERE platform = ? AND chat_id = ?", key
+            )
+            language = await conn.execute(
+                "DELETE FROM chat_settings WHERE platform = ? AND chat_id = ?", key
+            )
+            return {
+                "subscriptions": subscriptions.rowcount,
+                "alerts": alerts.rowcount,
+                "language": language.rowcount,
+            }

@@ -184,7 +184,7 @@ class MatrixTransport:
             await self._say_cannot_read(room.room_id)
 
     async def _say_cannot_read(self, room_id: str) -> None:
-        text = t(self.core.settings.default_language, "matrix.encrypted")
+        text = t(self.core.settings.default_language, "room.encrypted")
         await self.client.room_send(
             room_id, "m.room.message", {"msgtype": "m.notice", "body": text}
         )
