@@ -172,6 +172,7 @@ async def serve(settings: Settings, kb: KnowledgeBase) -> int:
                 settings.alerts,
                 clock,
                 default_language=settings.default_language,
+                declined_retention_days=settings.declined_retention_days,
             )
             core.on_publish = worker.wake
             async with asyncio.TaskGroup() as group:

@@ -14,7 +14,7 @@ import logging
 
 from bot import answers
 from bot.alerts.ratelimit import RateLimiter
-from bot.clock import Clock
+from bot.clock import Clock, day_of
 from bot.config import AlertSettings
 from bot.domain import Platform
 from bot.errors import ChatMoved, DeliveryDeferred, RecipientGone
@@ -48,6 +48,7 @@ class DeliveryWorker:
         clock: Clock,
         *,
         default_language: str = "en",
+        declined_retention_days: int = 90,
         concurrency: int = 32,
         poll_interval: float = 1.0,
     ) -> None:
@@ -58,6 +59,7 @@ class DeliveryWorker:
         self.settings = settings
         self.clock = clock
         self.default_language = default_language
+        self.declined_retention_days = declined_retention_days
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -109,8 +111,10 @@ class DeliveryWorker:
         counts = await self.repository.outbox_counts()
         if counts["pending"] or counts["sending"] or self.sent:
             logger.info("alerts.progress", extra=counts)
-        retention = self.settings.delivered_retention_days * 86400
-        await self.repository.purge_delivered(self.clock.now() - retention)
+        # Housekeeping rides along: delivered alerts and old declined-question counts expire.
+        now = self.clock.now()
+        await self.repository.purge_delivered(now - self.settings.delivered_retention_days * 86400)
+        await self.repository.expire_declined(day_of(now - self.declined_retention_days * 86400))
 
     async def _deliver_guarded(self, row: OutboxRow, semaphore: asyncio.Semaphore) -> None:
         async with semaphore:
