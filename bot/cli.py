@@ -146,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if s is not None
         ]
         logs.configure(settings.log_level, settings.log_format, secrets)
+        if settings.pseudonym_key is not None:
+            logs.set_pseudonym_key(settings.pseudonym_key.get_secret_value().encode())
         texts.preload()
         kb = load_knowledge(settings.knowledge.directory)
         if args.command == "ask":
