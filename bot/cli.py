@@ -53,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
     alerts_sub.add_parser("status", help="print the outbox state")
 
+    db = sub.add_parser("db", help="database tools")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    backup = db_sub.add_parser(
+        "backup", help="copy the live database safely (SQLite online backup)"
+    )
+    backup.add_argument("file", type=Path)
+    restore = db_sub.add_parser("restore", help="replace the database with a checked backup")
+    restore.add_argument("file", type=Path)
+
     events = sub.add_parser("events", help="timeline events")
     events_sub = events.add_subparsers(dest="events_command", required=True)
     publish = events_sub.add_parser("publish", help="publish the events of a YAML file as alerts")
@@ -156,6 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_kb(settings, kb, args)
         from bot import app
 
+        if args.command == "db":
+            from bot.store.backup import backup, restore
+
+            action = backup if args.db_command == "backup" else restore
+            asyncio.run(action(settings.database, args.file))
+            print(f"{args.db_command}: done ({args.file})")
+            return 0
         if args.command == "alerts":
             return asyncio.run(app.alerts_status(settings))
         if args.command == "events":

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import SEEDS
 
 from bot.errors import KnowledgeError
 from bot.knowledge.loader import load_knowledge
 from bot.knowledge.models import KnowledgeBase
 from bot.knowledge.validate import validate
 from bot.library import FACT_PREFIX, Library
-from conftest import SEEDS
 
 
 def test_coverage_targets(kb: KnowledgeBase) -> None:
