@@ -21,6 +21,7 @@ from bot.knowledge.loader import parse_file
 from bot.knowledge.models import Event, KnowledgeBase
 from bot.knowledge.validate import validate
 from bot.library import Library
+from bot.ops import OpsServer
 from bot.store.db import Database
 from bot.store.repositories import Repository
 from bot.transports.base import Transport
@@ -179,6 +180,12 @@ async def serve(settings: Settings, kb: KnowledgeBase) -> int:
                 for transport in transports.values():
                     group.create_task(_run_or_stop(transport.run(), stop))
                 group.create_task(_run_or_stop(worker.run(stop), stop))
+                if settings.http.port is not None:
+                    readiness = {p.value: t.ready for p, t in transports.items()}
+                    ops = OpsServer(
+                        settings.http.host, settings.http.port, repository, readiness, stop
+                    )
+                    group.create_task(_run_or_stop(ops.run(), stop))
         except* ConfigError as errors:
             problems += [str(e) for e in errors.exceptions]
     for problem in problems:

@@ -106,6 +106,13 @@ class AlertSettings(Section):
     delivered_retention_days: int = Field(default=7, ge=0)
 
 
+class HttpSettings(Section):
+    """The operations endpoint (/healthz, /readyz, /metrics); off unless ``port`` is set."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     """Every setting of the bot, documented in the README."""
 
@@ -130,6 +137,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     matrix: MatrixSettings = MatrixSettings()
     alerts: AlertSettings = AlertSettings()
+    http: HttpSettings = HttpSettings()
 
     @field_validator("admins")
     @classmethod

@@ -16,6 +16,7 @@ from bot.errors import UserError
 from bot.flood import FloodGuard
 from bot.language import detect
 from bot.library import QUOTE_PREFIX, Library
+from bot.metrics import QUESTIONS, REPLY_SECONDS
 from bot.search.normalize import words
 from bot.store.repositories import Repository
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, t
@@ -122,7 +123,9 @@ class Core:
         return answers.answer(self.library, self.library.search(question), lang)
 
     async def ask(self, question: str, lang: str) -> Reply:
-        reply = self.answer(question, lang)
+        with REPLY_SECONDS.time():
+            reply = self.answer(question, lang)
+        QUESTIONS.labels("answered" if reply.answered else "declined").inc()
         if self.repository is not None and words(question):
             declined = None if reply.answered else " ".join(words(question))
             await self.repository.count_question(self.clock.now(), reply.fact_id, declined)

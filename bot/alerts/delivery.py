@@ -21,6 +21,7 @@ from bot.errors import ChatMoved, DeliveryDeferred, RecipientGone
 from bot.knowledge.models import Event
 from bot.library import Library
 from bot.logs import pseudonym
+from bot.metrics import ALERTS
 from bot.store.repositories import OutboxRow, Repository
 from bot.transports.base import Transport
 
@@ -153,19 +154,24 @@ class DeliveryWorker:
         try:
             await asyncio.wait_for(transport.send(row.chat, reply), SEND_TIMEOUT)
         except DeliveryDeferred as exc:
+            ALERTS.labels("deferred").inc()
             limiter.pause(exc.retry_after)
             await self._retry(row, exc.retry_after, str(exc))
         except RecipientGone:
+            ALERTS.labels("gone").inc()
             logger.info("alerts.recipient_gone", extra={"chat": pseudonym(row.chat_id)})
             await self.repository.mark_gone(row, self.clock.now())
         except ChatMoved as exc:
             await self.repository.move_chat(row.chat, exc.new_chat_id)
         except TimeoutError:
+            ALERTS.labels("timeout").inc()
             await self._retry(row, self._backoff(row), "timeout")
         except Exception as exc:  # a poison message: back off, then give up on this row only
+            ALERTS.labels("error").inc()
             await self._retry(row, self._backoff(row), type(exc).__name__)
         else:
             await self.repository.mark_sent(row, self.clock.now())
+            ALERTS.labels("sent").inc()
             self.sent += 1
 
     def _backoff(self, row: OutboxRow) -> float:

@@ -40,6 +40,9 @@ class ConsoleTransport:
             await asyncio.to_thread(path.write_bytes, attachment.content)
             self._write(f"[{path}]\n\n")
 
+    def ready(self) -> bool:
+        return True
+
     def resolve(self, line: str) -> str:
         """A bare number picks one of the last numbered choices."""
         if line.isdigit() and 0 < int(line) <= len(self._choices):

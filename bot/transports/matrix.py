@@ -75,6 +75,7 @@ class MatrixTransport:
         self._choices: dict[str, list[str]] = {}
         self._joined_at: dict[str, int] = {}
         self._sent_events: dict[str, str] = {}
+        self._synced = False
         self.client.add_event_callback(self._on_message, RoomMessageText)
         self.client.add_event_callback(self._on_invite, InviteMemberEvent)
         self.client.add_event_callback(self._on_member, RoomMemberEvent)
@@ -118,6 +119,7 @@ class MatrixTransport:
                     sync.cancel()
                     break
                 response = sync.result()
+                self._synced = isinstance(response, SyncResponse)
                 if isinstance(response, SyncResponse):
                     since = response.next_batch
                     await self.repository.set_value(NEXT_BATCH_KEY, since)
@@ -143,6 +145,9 @@ class MatrixTransport:
             raise ConfigError("the first Matrix sync failed")
         await self.repository.set_value(NEXT_BATCH_KEY, response.next_batch)
         return str(response.next_batch)
+
+    def ready(self) -> bool:
+        return self._synced
 
     # -- incoming ------------------------------------------------------------------------------
 

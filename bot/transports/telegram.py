@@ -177,6 +177,10 @@ class TelegramTransport:
             await app.stop()
         logger.info("telegram.stopped")
 
+    def ready(self) -> bool:
+        updater = self.application.updater
+        return self.application.running and updater is not None and updater.running
+
     # -- incoming ------------------------------------------------------------------------------
 
     def _addressed_text(self, message: Message) -> str | None:

@@ -1,0 +1,73 @@
+"""Operations endpoint: /healthz, /readyz and /metrics over aiohttp when BOT_HTTP__PORT is set."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.metrics import ALERT_BACKLOG, REGISTRY
+from bot.store.repositories import Repository
+
+logger = logging.getLogger(__name__)
+
+
+class OpsServer:
+    """Liveness, readiness (store open, platforms connected) and Prometheus metrics."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        repository: Repository,
+        readiness: dict[str, Callable[[], bool]],
+        stop: asyncio.Event,
+    ) -> None:
+        self.host, self.port = host, port
+        self.repository = repository
+        self.readiness = readiness
+        self.stop_event = stop
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        checks: dict[str, bool] = {}
+        try:
+            await self.repository.get_value("ready-probe")
+            checks["store"] = True
+        except Exception:
+            checks["store"] = False
+        for name, check in self.readiness.items():
+            checks[name] = check()
+        ready = all(checks.values())
+        return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        counts = await self.repository.outbox_counts()
+        ALERT_BACKLOG.set(counts["pending"] + counts["sending"])
+        return web.Response(
+            body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def run(self) -> None:
+        app = web.Application()
+        app.add_routes(
+            [
+                web.get("/healthz", self.healthz),
+                web.get("/readyz", self.readyz),
+                web.get("/metrics", self.metrics),
+            ]
+        )
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        logger.info("ops.listening", extra={"port": self.port})
+        try:
+            await self.stop_event.wait()
+        finally:
+            await runner.cleanup()
