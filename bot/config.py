@@ -66,6 +66,7 @@ class TelegramSettings(Section):
     port: int = Field(default=8443, ge=1, le=65535)
     secret_token: SecretStr | None = None
     poll_timeout: int = Field(default=30, ge=0, le=60)
+    request_timeout: float = Field(default=10.0, gt=0, le=120)
     questions_per_minute: int = Field(default=20, ge=1)
 
     @property

@@ -111,7 +111,10 @@ class TelegramTransport:
             .base_url(settings.base_url)
             .rate_limiter(AIORateLimiter(max_retries=0))
             .concurrent_updates(True)
-            .post_init(self._post_init)
+            .read_timeout(settings.request_timeout)
+            .write_timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout)
+            .pool_timeout(settings.request_timeout)
         )
         if settings.base_file_url:
             builder = builder.base_file_url(settings.base_file_url)
@@ -134,7 +137,7 @@ class TelegramTransport:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def _post_init(self, application: Application) -> None:  # type: ignore[type-arg]
+    async def _register_commands(self, application: Application) -> None:  # type: ignore[type-arg]
         self.username = application.bot.username or ""
         for lang in LANGUAGES:
             commands = [BotCommand(c.name, t(lang, c.help_key)[:256]) for c in COMMANDS if c.menu]
@@ -151,6 +154,7 @@ class TelegramTransport:
             await app.initialize()
         except InvalidToken:
             raise ConfigError("the Telegram server rejected BOT_TELEGRAM__TOKEN") from None
+        await self._register_commands(app)
         async with app:
             await app.start()
             updater = app.updater

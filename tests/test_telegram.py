@@ -1,0 +1,282 @@
+"""The real python-telegram-bot Application, served by our transport, against the Bot API emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from support.telegram_emulator import TelegramEmulator
+
+from bot.alerts.ratelimit import ChatLimits, RateLimiter
+from bot.clock import SystemClock
+from bot.config import REPO_ROOT, Settings, TelegramSettings
+from bot.core import Core
+from bot.domain import ChatRef, Paragraph, Platform, Reply
+from bot.knowledge.models import KnowledgeBase
+from bot.library import Library
+from bot.store.db import Database
+from bot.store.repositories import Repository
+from bot.transports.telegram import TelegramTransport
+
+TOKEN = "123456:TEST-token-for-the-emulator"
+BOT_NAME = "AdvocacyTestBot"
+
+
+@dataclass
+class Running:
+    emulator: TelegramEmulator
+    transport: TelegramTransport
+    core: Core
+    repository: Repository
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[TelegramEmulator]:
+    emu = TelegramEmulator(token=TOKEN, bot_username=BOT_NAME)
+    await emu.start()
+    try:
+        yield emu
+    finally:
+        await emu.stop()
+
+
+async def start_bot(
+    emulator: TelegramEmulator, kb: KnowledgeBase, db: Database, **overrides: object
+) -> tuple[Running, asyncio.Event, asyncio.Task[None]]:
+    telegram = TelegramSettings(token=TOKEN, base_url=emulator.base_url, poll_timeout=1)
+    settings = Settings(database=db.path, telegram=telegram, **overrides)  # type: ignore[arg-type]
+    repository = Repository(db)
+    core = Core(Library(kb, settings.search), settings, repository)
+    stop = asyncio.Event()
+    limiter = RateLimiter(30, ChatLimits(1.0, 20), SystemClock())
+    transport = TelegramTransport(core, settings.telegram, stop, limiter)
+    task = asyncio.create_task(transport.run())
+    await emulator.wait_for("getUpdates")
+    return Running(emulator, transport, core, repository), stop, task
+
+
+@pytest.fixture
+async def bot(
+    emulator: TelegramEmulator, kb: KnowledgeBase, db: Database
+) -> AsyncIterator[Running]:
+    running, stop, task = await start_bot(emulator, kb, db)
+    try:
+        yield running
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def last_text(emulator: TelegramEmulator, count: int = 1, **kwargs: object) -> str:
+    calls = await emulator.wait_for("sendMessage", count=count, **kwargs)  # type: ignore[arg-type]
+    return str(calls[-1].params["text"])
+
+
+async def test_start_help_and_commands_registered(bot: Running) -> None:
+    emu = bot.emulator
+    commands = await emu.wait_for("setMyCommands", count=3)
+    languages = {c.params.get("language_code") for c in commands}
+    assert languages == {None, "ru", "be"}
+    emu.send_message("/start")
+    text = await last_text(emu)
+    assert "Hello!" in text and "/privacy" in text
+    emu.send_message("/help")
+    text = await last_text(emu, count=2)
+    assert "/topics" in text and "/timeline" in text
+
+
+async def test_question_answered_in_html_with_source(bot: Running) -> None:
+    emu = bot.emulator
+    emu.send_message("who ran against lukashenko in 2001")
+    [call] = await emu.wait_for("sendMessage")
+    assert call.params["parse_mode"] == "HTML"
+    assert "Hancharyk" in call.params["text"]
+    assert "<i>Source:" in call.params["text"]
+    assert call.params["link_preview_options"]["is_disabled"] is True
+    assert "reply_parameters" in call.params or "reply_to_message_id" in call.params
+
+
+async def test_decline_offers_buttons_and_a_press_answers(bot: Running) -> None:
+    emu = bot.emulator
+    emu.send_message("What is the capital of Australia?")
+    [call] = await emu.wait_for("sendMessage")
+    assert (
+        "I don&#x27;t have a sourced answer" in call.params["text"]
+        or "I don't have a sourced answer" in call.params["text"]
+    )
+    buttons = [b for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert 1 <= len(buttons) <= 3
+    emu.press_button(buttons[0]["callback_data"])
+    await emu.wait_for("answerCallbackQuery")
+    answer = await last_text(emu, count=2)
+    assert "Source" in answer or "Топ" in answer or "/topics" not in answer
+
+
+async def test_forged_callback_is_answered_politely_and_ignored(bot: Running) -> None:
+    emu = bot.emulator
+    emu.send_message("/help")
+    await emu.wait_for("sendMessage")
+    emu.press_button("/rm -rf; DROP TABLE")
+    [answer] = await emu.wait_for("answerCallbackQuery")
+    assert "expired" in str(answer.params.get("text", ""))
+    await asyncio.sleep(0.3)
+    assert len(emu.calls_to("sendMessage")) == 1
+
+
+async def test_timeline_pages_by_editing_the_message(bot: Running) -> None:
+    emu = bot.emulator
+    emu.send_message("/timeline")
+    [call] = await emu.wait_for("sendMessage")
+    buttons = [b for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+    next_page = next(b for b in buttons if b["callback_data"] == "/timeline 2")
+    emu.press_button(next_page["callback_data"])
+    [edit] = await emu.wait_for("editMessageText")
+    assert "(2/" in edit.params["text"]
+
+
+async def test_group_answers_only_when_addressed(bot: Running) -> None:
+    emu = bot.emulator
+    group = -100777
+    emu.send_message(
+        "what is article 33", chat_id=group, chat_type="supergroup", chat_title="Union"
+    )
+    await asyncio.sleep(0.5)
+    assert emu.calls_to("sendMessage") == []
+    emu.send_message(f"@{BOT_NAME} what is article 33", chat_id=group, chat_type="supergroup")
+    text = await last_text(emu)
+    assert "Article 33" in text
+    emu.send_message(f"/ask@{BOT_NAME} who is Kozik", chat_id=group, chat_type="supergroup")
+    assert "Kozik" in await last_text(emu, count=2)
+    emu.send_message("/ask@SomeOtherBot who is Kozik", chat_id=group, chat_type="supergroup")
+    emu.send_message(
+        "what decree made union registration harder",
+        chat_id=group,
+        chat_type="supergroup",
+        reply_to_bot=True,
+    )
+    text = await last_text(emu, count=3)
+    assert "1999" in text
+    await asyncio.sleep(0.3)
+    assert len(emu.calls_to("sendMessage")) == 3
+
+
+async def test_inline_query_offers_sourced_answers(bot: Running) -> None:
+    emu = bot.emulator
+    emu.inline_query("belaruskali union")
+    [call] = await emu.wait_for("answerInlineQuery")
+    results = call.params["results"]
+    assert results and "4,000" in results[0]["input_message_content"]["message_text"]
+    assert results[0]["input_message_content"]["parse_mode"] == "HTML"
+
+
+async def test_hostile_text_is_escaped_and_long_replies_split(bot: Running) -> None:
+    emu = bot.emulator
+    hostile = "<b>bold & </i> unbalanced <script>"
+    paragraphs = tuple(Paragraph(text=f"{hostile} {n} " + "x" * 900) for n in range(6))
+    await bot.transport.send(
+        ChatRef(platform=Platform.TELEGRAM, chat_id="1001"), Reply(paragraphs=paragraphs)
+    )
+    calls = await emu.wait_for("sendMessage", count=2)
+    texts = [str(c.params["text"]) for c in calls]
+    assert all(len(t) <= 4096 for t in texts)
+    assert sum(t.count("&lt;b&gt;bold &amp; &lt;/i&gt;") for t in texts) == 6
+    assert "<script>" not in "".join(texts)
+    assert all(t.split("\n\n")[-1].endswith("x") for t in texts)
+
+
+async def test_flooding_user_gets_one_slow_down_and_others_still_served(bot: Running) -> None:
+    emu = bot.emulator
+    for _ in range(100):
+        emu.send_message("article 33", user_id=666)
+    emu.send_message("article 33", user_id=777)
+    await emu.wait_for("sendMessage", count=22, timeout=20)
+    await asyncio.sleep(0.5)
+    to_flooder = [c for c in emu.calls_to("sendMessage") if c.params["chat_id"] == 666]
+    slow_downs = [c for c in to_flooder if "very fast" in str(c.params["text"])]
+    assert len(slow_downs) == 1
+    assert len(to_flooder) == 21
+    assert [c for c in emu.calls_to("sendMessage") if c.params["chat_id"] == 777]
+
+
+async def test_subscribe_in_group_only_by_admins(bot: Running) -> None:
+    emu = bot.emulator
+    group = -100555
+    emu.set_chat_admins(group, [42])
+    emu.send_message("/subscribe all", user_id=43, chat_id=group, chat_type="supergroup")
+    assert "only its admins" in await last_text(emu)
+    emu.send_message("/subscribe all", user_id=42, chat_id=group, chat_type="supergroup")
+    assert "Subscribed to" in await last_text(emu, count=2)
+    chat = ChatRef(platform=Platform.TELEGRAM, chat_id=str(group))
+    assert len(await bot.repository.subscriptions(chat)) == len(bot.core.library.topics)
+
+
+async def test_webhook_checks_the_secret_token(
+    emulator: TelegramEmulator, kb: KnowledgeBase, db: Database
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    telegram = TelegramSettings(
+        token=TOKEN,
+        base_url=emulator.base_url,
+        webhook_url=f"http://127.0.0.1:{port}/telegram",
+        listen="127.0.0.1",
+        port=port,
+        secret_token="s3cret-Token",
+    )
+    settings = Settings(database=db.path, telegram=telegram)
+    core = Core(Library(kb), settings, Repository(db))
+    stop = asyncio.Event()
+    task = asyncio.create_task(TelegramTransport(core, settings.telegram, stop).run())
+    try:
+        await emulator.wait_for("setWebhook")
+        update = emulator.send_message("article 33", queue=False)
+        url = f"http://127.0.0.1:{port}/telegram"
+        assert await emulator.post_webhook(url, update, "wrong") == 403
+        assert await emulator.post_webhook(url, update, None) == 403
+        await asyncio.sleep(0.3)
+        assert emulator.calls_to("sendMessage") == []
+        assert await emulator.post_webhook(url, update, "s3cret-Token") == 200
+        assert "Article 33" in await last_text(emulator)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_run_subprocess_answers_end_to_end(
+    emulator: TelegramEmulator, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "BOT_TELEGRAM__TOKEN": TOKEN,
+        "BOT_TELEGRAM__BASE_URL": emulator.base_url,
+        "BOT_TELEGRAM__POLL_TIMEOUT": "1",
+        "BOT_DATABASE": str(tmp_path / "run.sqlite3"),
+    }
+    env.pop("BOT_MATRIX__HOMESERVER", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        await emulator.wait_for("getUpdates", timeout=30)
+        emulator.send_message("How many recommendations did the Commission of Inquiry make?")
+        assert "12" in await last_text(emulator, timeout=15)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert TOKEN not in stderr and "Traceback" not in stderr
