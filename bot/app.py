@@ -143,8 +143,14 @@ async def publish_new_knowledge_events(
         library.put_event(event)
 
 
-async def serve(settings: Settings, kb: KnowledgeBase) -> int:
-    """Serve every platform whose credentials are set, until SIGTERM or SIGINT."""
+async def serve(
+    settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | None = None
+) -> int:
+    """Serve every platform whose credentials are set, until SIGTERM or SIGINT.
+
+    An embedding caller (the tests) may pass its own ``stop`` event instead; then no signal
+    handlers are installed and setting the event stops the bot.
+    """
     if not (settings.telegram.configured or settings.matrix.configured):
         print(
             "error: no platform is configured: set BOT_TELEGRAM__TOKEN for Telegram, or "
@@ -153,8 +159,9 @@ async def serve(settings: Settings, kb: KnowledgeBase) -> int:
             file=sys.stderr,
         )
         return 1
-    stop = asyncio.Event()
-    _install_signal_handlers(stop)
+    if stop is None:
+        stop = asyncio.Event()
+        _install_signal_handlers(stop)
     problems: list[str] = []
     clock = SystemClock()
     async with Database(settings.database) as db:

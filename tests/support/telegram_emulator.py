@@ -9,6 +9,7 @@ long polling, and can inject faults (429 with retry_after, 403, 400, 5xx, slow r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -323,10 +324,8 @@ class TelegramEmulator:
                     f"{len(found)}/{count} {method} calls after {timeout} s; last calls: {seen}"
                 )
             self._new_call.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_call.wait(), remaining)
-            except TimeoutError:
-                pass
 
     async def post_webhook(
         self, url: str, update: dict[str, Any], secret_token: str | None
@@ -370,10 +369,8 @@ class TelegramEmulator:
         params.update({k: v for k, v in request.query.items() if k not in params})
         for key, value in list(params.items()):
             if key in JSON_PARAMS and isinstance(value, str):
-                try:
+                with contextlib.suppress(json.JSONDecodeError):
                     params[key] = json.loads(value)
-                except json.JSONDecodeError:
-                    pass
         call = Call(method, params, token, time.monotonic(), files=files)
         if token != self.token:
             call.ok = False
@@ -460,10 +457,8 @@ class TelegramEmulator:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates and timeout > 0:
             self._new_update.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_update.wait(), timeout)
-            except TimeoutError:
-                pass
         return self._updates[:limit]
 
     def _message(self, params: dict[str, Any], text: str | None) -> dict[str, Any]:
