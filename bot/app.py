@@ -143,9 +143,7 @@ async def publish_new_knowledge_events(
         library.put_event(event)
 
 
-async def serve(
-    settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | None = None
-) -> int:
+async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | None = None) -> int:
     """Serve every platform whose credentials are set, until SIGTERM or SIGINT.
 
     An embedding caller (the tests) may pass its own ``stop`` event instead; then no signal

@@ -1,11 +1,13 @@
-"""Shared fixtures: the real knowledge base, settings on a temporary database, the core."""
+"""Shared fixtures: the real knowledge base, settings on a temporary database, the core, and one
+throwaway Synapse homeserver for the whole session."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from support.synapse import SynapseServer, running_or_skip
 
 from bot.config import REPO_ROOT, Settings
 from bot.core import Core
@@ -42,3 +44,13 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 @pytest.fixture
 async def core(kb: KnowledgeBase, settings: Settings, db: Database) -> Core:
     return Core(Library(kb, settings.search), settings, Repository(db))
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
+    """One homeserver for the whole test session (skipped if unavailable, unless CI=true).
+
+    Tests share it, so each registers its own users under unique localparts.
+    """
+    with running_or_skip(tmp_path_factory.mktemp("synapse")) as server:
+        yield server

@@ -3,13 +3,14 @@
 A human and a bot, each a ``nio.AsyncClient`` logged in with a token from the
 shared-secret admin registration API, exchange a message and an HTML ``m.notice``
 reply. A second test shows how a 429 (``M_LIMIT_EXCEEDED``) reaches the caller.
+The session-wide ``synapse`` fixture lives in ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -25,17 +26,9 @@ from nio import (
     RoomSendResponse,
     SyncResponse,
 )
-from support.synapse import RegisteredUser, SynapseServer, running_or_skip
+from support.synapse import RegisteredUser, SynapseServer
 
 SYNC_DEADLINE = 20.0  # seconds; generous, a local sync answers in milliseconds
-
-
-# The lead will move this fixture to tests/conftest.py.
-@pytest.fixture(scope="session")
-def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
-    """One homeserver for the whole test session (skipped if unavailable, unless CI=true)."""
-    with running_or_skip(tmp_path_factory.mktemp("synapse")) as server:
-        yield server
 
 
 def _unique(prefix: str) -> str:

@@ -1,0 +1,172 @@
+"""Load benchmark: simulated users ask questions concurrently through the Bot API emulator.
+
+Phase 1: N users, each asking a question, waiting for the reply, pausing, asking again.
+Phase 2: the same, plus one user flooding 100 messages a second. Prints throughput, p50/p99
+reply latency per phase, the round trip of a single question on an idle bot, and the process's
+peak memory. Asserts nothing.
+
+    python benchmarks/load.py [--users 1000] [--seconds 60] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.telegram_emulator import TelegramEmulator  # noqa: E402
+
+from bot.alerts.ratelimit import ChatLimits, RateLimiter  # noqa: E402
+from bot.clock import SystemClock  # noqa: E402
+from bot.config import Settings, TelegramSettings  # noqa: E402
+from bot.core import Core  # noqa: E402
+from bot.knowledge.loader import load_knowledge  # noqa: E402
+from bot.library import Library  # noqa: E402
+from bot.store.db import Database  # noqa: E402
+from bot.store.repositories import Repository  # noqa: E402
+from bot.transports.telegram import TelegramTransport  # noqa: E402
+
+TOKEN = "123456:LOAD-token-for-the-emulator"
+FLOODER = 9_999_999
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return (
+        ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+        if ordered
+        else float("nan")
+    )
+
+
+class Users:
+    """Simulated users: each asks, waits for the reply to its chat, pauses, asks again."""
+
+    def __init__(self, emulator: TelegramEmulator, questions: list[str], pause: float) -> None:
+        self.emulator = emulator
+        self.questions = questions
+        self.pause = pause
+        self.waiting: dict[int, tuple[float, asyncio.Future[None]]] = {}
+        self.latencies: list[float] = []
+        self._seen = 0
+
+    def watch(self) -> None:
+        """Match new sendMessage calls to the users waiting on those chats."""
+        calls = self.emulator.calls
+        for call in calls[self._seen :]:
+            if call.method == "sendMessage" and call.ok:
+                chat = int(call.params["chat_id"])
+                pending = self.waiting.pop(chat, None)
+                if pending is not None and not pending[1].done():
+                    self.latencies.append((call.time - pending[0]) * 1000)
+                    pending[1].set_result(None)
+        self._seen = len(calls)
+
+    async def user(self, user_id: int, until: float, rng: random.Random) -> None:
+        await asyncio.sleep(rng.random() * self.pause)
+        loop = asyncio.get_running_loop()
+        while time.monotonic() < until:
+            future: asyncio.Future[None] = loop.create_future()
+            self.waiting[user_id] = (time.monotonic(), future)
+            self.emulator.send_message(rng.choice(self.questions), user_id=user_id)
+            try:
+                await asyncio.wait_for(future, 30)
+            except TimeoutError:
+                self.waiting.pop(user_id, None)
+            await asyncio.sleep(self.pause * (0.5 + rng.random()))
+
+
+async def phase(users: Users, n: int, seconds: float, flood: bool) -> tuple[int, float, float]:
+    users.latencies = []
+    until = time.monotonic() + seconds
+    rng = random.Random(n)
+
+    async def watcher() -> None:
+        while time.monotonic() < until + 5:
+            users.watch()
+            await asyncio.sleep(0.002)
+
+    async def flooder() -> None:
+        while flood and time.monotonic() < until:
+            users.emulator.send_message("article 33", user_id=FLOODER)
+            await asyncio.sleep(0.01)
+
+    watch = asyncio.create_task(watcher())
+    await asyncio.gather(*(users.user(1000 + i, until, rng) for i in range(n)), flooder())
+    watch.cancel()
+    return len(users.latencies), percentile(users.latencies, 50), percentile(users.latencies, 99)
+
+
+async def run(n_users: int, seconds: float, pause: float) -> None:
+    kb = load_knowledge(ROOT / "knowledge")
+    questions = [q for fact in kb.facts for q in fact.questions.all()]
+    emulator = TelegramEmulator(token=TOKEN)
+    await emulator.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            database=Path(tmp) / "load.sqlite3",
+            telegram=TelegramSettings(token=TOKEN, base_url=emulator.base_url, poll_timeout=1),
+        )
+        async with Database(settings.database) as db:
+            core = Core(Library(kb, settings.search), settings, Repository(db))
+            stop = asyncio.Event()
+            limiter = RateLimiter(10_000, ChatLimits(0, 10_000), SystemClock())
+            transport = TelegramTransport(core, settings.telegram, stop, limiter)
+            task = asyncio.create_task(transport.run())
+            await emulator.wait_for("getUpdates")
+
+            users = Users(emulator, questions, pause)
+            single = []
+            for question in questions[:50]:
+                start = time.monotonic()
+                before = len(emulator.calls_to("sendMessage"))
+                emulator.send_message(question, user_id=42)
+                await emulator.wait_for("sendMessage", count=before + 1, timeout=10)
+                single.append((time.monotonic() - start) * 1000)
+            print(
+                f"load benchmark: {len(kb.facts)} facts, {n_users} users, {seconds:.0f} s per phase, "
+                f"pause {pause:.1f} s between a user's questions\n"
+                f"  idle round trip per question: p50 {percentile(single, 50):.1f} ms, "
+                f"p99 {percentile(single, 99):.1f} ms"
+            )
+            for flood in (False, True):
+                replies, p50, p99 = await phase(users, n_users, seconds, flood)
+                label = "with one user flooding 100 msg/s" if flood else "no flooding"
+                print(
+                    f"  {label:<34} {replies / seconds:7.1f} replies/s, p50 {p50:7.1f} ms, p99 {p99:7.1f} ms"
+                )
+            stop.set()
+            await task
+    await emulator.stop()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  peak memory of the process (bot + emulator + simulated users): {peak:.0f} MB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument(
+        "--seconds", type=float, default=30.0, help="length of each of the two phases"
+    )
+    parser.add_argument(
+        "--pause", type=float, default=4.0, help="mean pause between a user's questions"
+    )
+    parser.add_argument("--quick", action="store_true", help="100 users, 5 s phases")
+    args = parser.parse_args()
+    if args.quick:
+        args.users, args.seconds = 100, 5.0
+    asyncio.run(run(args.users, args.seconds, args.pause))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
