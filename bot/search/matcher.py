@@ -2,8 +2,9 @@
 
 Scoring in two stages:
 
-1. Every query term is expanded to the indexed terms it fuzzily equals (rapidfuzz ``ratio`` over
-   the vocabulary; digits and short words only exactly). Each entry scores the IDF-weighted share
+1. Every query term is expanded to the indexed terms within a few edits of it (rapidfuzz
+   Levenshtein over the vocabulary: none for digits and words of up to four letters, one up to
+   seven, two beyond). Each entry scores the IDF-weighted share
    of the query's terms it holds, times the weight of the field holding them: the *coverage*.
    A query word no entry knows counts against every entry, which is what makes off-topic
    questions ("the weather in Minsk") decline.
@@ -22,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from bot.search.index import SearchIndex
 from bot.search.normalize import terms
@@ -38,7 +40,6 @@ class MatchSettings(BaseModel):
     min_coverage: float = 0.5
     strong_score: float = 0.78
     tie_margin: float = 0.015
-    fuzzy_cutoff: float = 80.0
     rerank_candidates: int = 20
     coverage_weight: float = 0.7
 
@@ -66,31 +67,39 @@ class MatchResult:
         return self.hits[0] if self.hits else None
 
 
-def _similarity(score: float) -> float:
-    """Map a rapidfuzz ratio (cut-off..100) to a weight; a typo costs more than its ratio says."""
-    return max(0.0, 1.0 - (100.0 - score) * 0.015)
+def max_edits(term: str) -> int:
+    """Typos tolerated in a term: none in short words (they collide), more in long ones."""
+    if term.isdigit() or len(term) <= 4:
+        return 0
+    return 1 if len(term) <= 7 else 2
 
 
-def expand(index: SearchIndex, term: str, cutoff: float) -> tuple[tuple[str, float], ...]:
+def expand(index: SearchIndex, term: str) -> tuple[tuple[str, float], ...]:
     """Indexed terms that ``term`` stands for, with their similarity (1.0 for an exact hit)."""
-    return _expand_cached(index, index.vocabulary_version, term, cutoff)
+    return _expand_cached(index, index.vocabulary_version, term)
 
 
 @lru_cache(maxsize=50_000)
 def _expand_cached(
-    index: SearchIndex, vocabulary_version: int, term: str, cutoff: float
+    index: SearchIndex, vocabulary_version: int, term: str
 ) -> tuple[tuple[str, float], ...]:
     found: dict[str, float] = {}
     if index.has_term(term):
         found[term] = 1.0
-    if term.isdigit() or len(term) <= 3:
+    # An inflected form whose stem the stemmer missed (Latin-script Russian: "profsoyuznikov")
+    # meets its indexed stem by dropping up to three trailing letters.
+    for cut in range(1, 4):
+        stem = term[:-cut]
+        if len(stem) >= 5 and index.has_term(stem):
+            found.setdefault(stem, 0.9)
+    edits = max_edits(term)
+    if edits == 0:
         return tuple(found.items())
-    term_cutoff = cutoff - 5 if len(term) == 4 else cutoff
-    for candidate, score, _ in process.extract(
-        term, index.vocabulary(), scorer=fuzz.ratio, score_cutoff=term_cutoff, limit=4
+    for candidate, distance, _ in process.extract(
+        term, index.vocabulary(), scorer=Levenshtein.distance, score_cutoff=edits, limit=6
     ):
         if candidate != term and not candidate.isdigit():
-            found.setdefault(candidate, _similarity(score))
+            found.setdefault(candidate, 1.0 - 0.2 * distance)
     return tuple(found.items())
 
 
@@ -104,7 +113,7 @@ def match(index: SearchIndex, query: str, settings: MatchSettings | None = None)
     scores = np.zeros(index.capacity, dtype=np.float32)
     total_weight = 0.0
     for term in query_terms:
-        expansions = expand(index, term, settings.fuzzy_cutoff)
+        expansions = expand(index, term)
         if not expansions:
             total_weight += index.idf(term)
             continue

@@ -76,6 +76,7 @@ class MatrixTransport:
         self._joined_at: dict[str, int] = {}
         self._sent_events: dict[str, str] = {}
         self._synced = False
+        self._skipping_backlog = False
         self.client.add_event_callback(self._on_message, RoomMessageText)
         self.client.add_event_callback(self._on_invite, InviteMemberEvent)
         self.client.add_event_callback(self._on_member, RoomMemberEvent)
@@ -110,8 +111,13 @@ class MatrixTransport:
             since = await self.repository.get_value(NEXT_BATCH_KEY)
             if since is None:
                 since = await self._skip_backlog()
+            # A new process knows no room yet: the first sync brings the full state (members,
+            # power levels) along with what happened since, or a group would look like a DM.
+            full_state = True
             while not self.stop_event.is_set():
-                sync = asyncio.create_task(self.client.sync(timeout=SYNC_TIMEOUT_MS, since=since))
+                sync = asyncio.create_task(
+                    self.client.sync(timeout=SYNC_TIMEOUT_MS, since=since, full_state=full_state)
+                )
                 stopper = asyncio.create_task(self.stop_event.wait())
                 done, _ = await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 stopper.cancel()
@@ -121,7 +127,7 @@ class MatrixTransport:
                 response = sync.result()
                 self._synced = isinstance(response, SyncResponse)
                 if isinstance(response, SyncResponse):
-                    since = response.next_batch
+                    since, full_state = response.next_batch, False
                     await self.repository.set_value(NEXT_BATCH_KEY, since)
                 else:
                     if getattr(response, "status_code", "") == "M_UNKNOWN_TOKEN":
@@ -138,7 +144,11 @@ class MatrixTransport:
 
     async def _skip_backlog(self) -> str:
         """First start: take the server's position without answering anything already there."""
-        response = await self.client.sync(timeout=0, full_state=True)
+        self._skipping_backlog = True  # the sync runs the callbacks on the rooms' recent history
+        try:
+            response = await self.client.sync(timeout=0, full_state=True)
+        finally:
+            self._skipping_backlog = False
         if not isinstance(response, SyncResponse):
             if getattr(response, "status_code", "") == "M_UNKNOWN_TOKEN":
                 raise ConfigError("the Matrix homeserver rejected BOT_MATRIX__ACCESS_TOKEN")
@@ -185,7 +195,7 @@ class MatrixTransport:
             await self.core.chat_gone(ChatRef(platform=Platform.MATRIX, chat_id=room.room_id))
 
     async def _on_encrypted(self, room: MatrixRoom, event: MegolmEvent) -> None:
-        if event.sender != self.user_id:
+        if event.sender != self.user_id and not self._skipping_backlog:
             await self._say_cannot_read(room.room_id)
 
     async def _say_cannot_read(self, room_id: str) -> None:
@@ -221,7 +231,7 @@ class MatrixTransport:
         return body if mentioned else None
 
     async def _on_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
-        if event.sender == self.user_id:
+        if event.sender == self.user_id or self._skipping_backlog:
             return
         if event.server_timestamp < self._joined_at.get(room.room_id, 0):
             return
