@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -263,13 +262,15 @@ async def test_run_subprocess_answers_end_to_end(
         "BOT_DATABASE": str(tmp_path / "run.sqlite3"),
     }
     env.pop("BOT_MATRIX__HOMESERVER", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
         cwd=REPO_ROOT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         await emulator.wait_for("getUpdates", timeout=30)
@@ -277,6 +278,7 @@ async def test_run_subprocess_answers_end_to_end(
         assert "12" in await last_text(emulator, timeout=15)
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=20)
+        _, stderr_bytes = await asyncio.wait_for(proc.communicate(), 20)
+    stderr = stderr_bytes.decode()
     assert proc.returncode == 0, stderr
     assert TOKEN not in stderr and "Traceback" not in stderr

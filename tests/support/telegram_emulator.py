@@ -33,6 +33,7 @@ JSON_PARAMS = {
     "caption_entities",
     "button",
 }
+INT_PARAMS = {"chat_id", "user_id", "message_id", "reply_to_message_id", "offset", "limit"}
 BOT_ID = 999000
 
 
@@ -368,6 +369,8 @@ class TelegramEmulator:
                         params[key] = value
         params.update({k: v for k, v in request.query.items() if k not in params})
         for key, value in list(params.items()):
+            if key in INT_PARAMS and isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+                params[key] = int(value)
             if key in JSON_PARAMS and isinstance(value, str):
                 with contextlib.suppress(json.JSONDecodeError):
                     params[key] = json.loads(value)
