@@ -36,8 +36,8 @@ class MatchSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    min_score: float = 0.52
-    min_coverage: float = 0.5
+    min_score: float = 0.55
+    min_coverage: float = 0.6
     strong_score: float = 0.78
     tie_margin: float = 0.015
     rerank_candidates: int = 20
@@ -117,7 +117,8 @@ def match(index: SearchIndex, query: str, settings: MatchSettings | None = None)
         if not expansions:
             total_weight += index.idf(term)
             continue
-        weight = max(index.idf(t) for t, _ in expansions)
+        exact = [t for t, similarity in expansions if similarity == 1.0]
+        weight = index.idf(exact[0]) if exact else max(index.idf(t) * s for t, s in expansions)
         total_weight += weight
         if len(expansions) == 1:
             slots, field_weights = index.postings(expansions[0][0])
