@@ -137,6 +137,13 @@ class Core:
         self, incoming: Incoming, command: ParsedCommand, lang: str
     ) -> list[Reply]:
         spec = BY_NAME.get(command.name)
+        if spec is not None and spec.role is Role.ADMIN:
+            if self.curation is not None and is_admin(self.settings.admins, incoming):
+                return await self.curation.command(incoming, command.name, command.args, lang)
+            # Anyone else gets exactly what an unknown command gets; only a count is kept.
+            if self.repository is not None:
+                await self.repository.count_refused_admin(self.clock.now())
+            spec = None
         if spec is None:
             return [
                 text_reply(lang, "error.unknown_command", command=command.name),

@@ -109,11 +109,11 @@ class MatrixTransport:
         await self._login()
         try:
             since = await self.repository.get_value(NEXT_BATCH_KEY)
+            # A resumed process knows no room yet: its first sync brings the full state (members,
+            # power levels) along with what happened since, or a group would look like a DM.
+            full_state = since is not None
             if since is None:
                 since = await self._skip_backlog()
-            # A new process knows no room yet: the first sync brings the full state (members,
-            # power levels) along with what happened since, or a group would look like a DM.
-            full_state = True
             while not self.stop_event.is_set():
                 sync = asyncio.create_task(
                     self.client.sync(timeout=SYNC_TIMEOUT_MS, since=since, full_state=full_state)

@@ -1,0 +1,598 @@
+"""End-to-end tests of the Matrix transport: a real Synapse, real matrix-nio clients, the real bot.
+
+The bot runs in-process exactly as in production, as ``bot.app.serve(settings, kb, stop)`` (Matrix
+transport, delivery worker and core on one SQLite database), against the session-wide throwaway
+homeserver from ``conftest.py``. The people talking to it are plain ``nio.AsyncClient``s. Every
+test registers its own bot and people under fresh localparts, so tests are independent.
+
+Where a test checks that the bot stays *silent*, it does not sleep: it sends a later message the
+bot must answer and waits for that answer. The transport handles one room's events in timeline
+order and sends each reply before it looks at the next event, so once the later answer is there,
+any answer to the earlier message would already be there too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    JoinedRoomsResponse,
+    JoinResponse,
+    MatrixRoom,
+    RoomCreateResponse,
+    RoomLeaveResponse,
+    RoomMemberEvent,
+    RoomMessage,
+    RoomMessageNotice,
+    RoomPreset,
+    RoomSendResponse,
+    SyncResponse,
+)
+from pydantic import SecretStr
+from support.synapse import RegisteredUser, SynapseServer
+
+from bot.app import serve
+from bot.config import HttpSettings, MatrixSettings, Settings, TelegramSettings
+from bot.core import Core
+from bot.domain import ChatRef, Platform
+from bot.knowledge.models import Event, KnowledgeBase, Localized, Precision
+from bot.library import Library
+from bot.store.db import Database
+from bot.store.repositories import Repository
+from bot.transports.matrix import DEVICE_KEY, NEXT_BATCH_KEY
+
+ARTICLE_33 = "What is Article 33 of the ILO Constitution?"
+OFF_TOPIC = "How do I bake bread?"
+DECLINED = "I don't have a sourced answer"
+HELP_TITLE = "What I can do:"
+SOURCE_LINE = re.compile(r"^Sources?: \S", re.MULTILINE)
+ALERT_TOPIC = "article-33"
+NEW_FACT_TOPIC = "history"
+NEW_FACT_SOURCE = "stary-27-years"
+
+NOTICE_TIMEOUT = 10.0  # seconds; a local round trip takes well under one
+STOP_TIMEOUT = 15.0
+SYNC_POLL_MS = 500
+# A wide timeline window, so that no sync of a busy room is "limited" (events left out).
+SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 100}}}
+
+
+def unique(prefix: str) -> str:
+    """A localpart (or any name) no other test in this session uses: the server is shared."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def in_reply_to(event: RoomMessage) -> str | None:
+    """The event id a message replies to (``m.relates_to.m.in_reply_to``), if any."""
+    relates: dict[str, Any] = event.source.get("content", {}).get("m.relates_to", {})
+    event_id = relates.get("m.in_reply_to", {}).get("event_id")
+    return str(event_id) if event_id is not None else None
+
+
+def replying_to(event_id: str) -> Callable[[RoomMessageNotice], bool]:
+    return lambda notice: in_reply_to(notice) == event_id
+
+
+class Person:
+    """Someone on the test homeserver, driven through their own nio client.
+
+    Every message and membership event their syncs bring is kept in ``seen``, with its room.
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self.seen: list[tuple[str, RoomMessage | RoomMemberEvent]] = []
+        client.add_event_callback(self._collect, (RoomMessage, RoomMemberEvent))
+
+    @property
+    def user_id(self) -> str:
+        return str(self.client.user_id)
+
+    async def _collect(self, room: MatrixRoom, event: RoomMessage | RoomMemberEvent) -> None:
+        self.seen.append((room.room_id, event))
+
+    async def sync(self) -> None:
+        """One incremental sync, long-polling up to half a second."""
+        response = await self.client.sync(timeout=SYNC_POLL_MS, sync_filter=SYNC_FILTER)
+        assert isinstance(response, SyncResponse), f"sync failed: {response}"
+
+    def notices(self, room_id: str, sender: str) -> list[RoomMessageNotice]:
+        """The ``m.notice`` messages ``sender`` posted in the room, oldest first."""
+        return [
+            event
+            for room, event in self.seen
+            if room == room_id and isinstance(event, RoomMessageNotice) and event.sender == sender
+        ]
+
+    def membership(self, room_id: str, user_id: str) -> list[str]:
+        """The memberships ``user_id`` went through in the room, in order."""
+        return [
+            event.membership
+            for room, event in self.seen
+            if room == room_id
+            and isinstance(event, RoomMemberEvent)
+            and event.state_key == user_id
+        ]
+
+    async def say(self, room_id: str, text: str, **content: Any) -> str:
+        """Send an ``m.text`` message; returns its event id."""
+        body = {"msgtype": "m.text", "body": text, **content}
+        response = await self.client.room_send(room_id, "m.room.message", body)
+        assert isinstance(response, RoomSendResponse), response
+        return str(response.event_id)
+
+    async def sync_until(self, done: Callable[[], bool], what: str, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while not done():
+                    await self.sync()
+        except TimeoutError:
+            raise AssertionError(f"{self.user_id} waited {timeout:g} s for {what}") from None
+
+
+async def wait_for_notice(
+    person: Person,
+    room_id: str,
+    sender: str,
+    predicate: Callable[[RoomMessageNotice], bool],
+    timeout: float = NOTICE_TIMEOUT,
+) -> RoomMessageNotice:
+    """Sync ``person`` until ``sender`` posts an ``m.notice`` in the room that fits ``predicate``."""
+
+    def found() -> RoomMessageNotice | None:
+        return next((n for n in person.notices(room_id, sender) if predicate(n)), None)
+
+    try:
+        await person.sync_until(lambda: found() is not None, "a notice", timeout)
+    except AssertionError:
+        bodies = [n.body[:80] for n in person.notices(room_id, sender)]
+        raise AssertionError(f"no matching notice from {sender}; got: {bodies}") from None
+    notice = found()
+    assert notice is not None
+    return notice
+
+
+async def ask(
+    person: Person, room_id: str, bot_id: str, text: str, **content: Any
+) -> RoomMessageNotice:
+    """Say something and wait for the bot's notice replying to exactly that message."""
+    question = await person.say(room_id, text, **content)
+    return await wait_for_notice(person, room_id, bot_id, replying_to(question))
+
+
+async def wait_for_membership(
+    person: Person, room_id: str, user_id: str, membership: str, timeout: float = NOTICE_TIMEOUT
+) -> None:
+    await person.sync_until(
+        lambda: membership in person.membership(room_id, user_id),
+        f"{user_id} to {membership} {room_id}",
+        timeout,
+    )
+
+
+class People:
+    """Registers people on the shared homeserver; closes their clients at the end of the test."""
+
+    def __init__(self, synapse: SynapseServer) -> None:
+        self.synapse = synapse
+        self.clients: list[AsyncClient] = []
+
+    def register(self, prefix: str) -> RegisteredUser:
+        return self.synapse.register(unique(prefix), secrets.token_hex(8))
+
+    def client(self, user: RegisteredUser) -> AsyncClient:
+        """A client logged in as ``user`` (call it inside the running event loop)."""
+        config = AsyncClientConfig(encryption_enabled=False)
+        client = AsyncClient(self.synapse.base_url, user.user_id, config=config)
+        client.restore_login(user.user_id, user.device_id, user.access_token)
+        self.clients.append(client)
+        return client
+
+    async def new(self, prefix: str) -> Person:
+        """A freshly registered person, initial sync done (so later syncs are incremental)."""
+        person = Person(self.client(self.register(prefix)))
+        await person.sync()
+        return person
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+
+
+@pytest.fixture
+async def people(synapse: SynapseServer) -> AsyncIterator[People]:
+    cast = People(synapse)
+    try:
+        yield cast
+    finally:
+        await cast.close()
+
+
+@pytest.fixture
+def bot_user(people: People) -> RegisteredUser:
+    return people.register("bot")
+
+
+def settings_for(
+    synapse: SynapseServer,
+    bot: RegisteredUser,
+    database: Path,
+    *,
+    admins: tuple[str, ...] = (),
+    allowed_inviters: tuple[str, ...] = (),
+) -> Settings:
+    """Settings of a Matrix-only bot with its own database, as the environment would give them."""
+    matrix = MatrixSettings(
+        homeserver=synapse.base_url,
+        user_id=bot.user_id,
+        access_token=SecretStr(bot.access_token),
+        device_id=bot.device_id,
+        allowed_inviters=list(allowed_inviters),
+    )
+    return Settings(
+        database=database,
+        admins=list(admins),
+        matrix=matrix,
+        telegram=TelegramSettings(),
+        http=HttpSettings(),
+    )
+
+
+@pytest.fixture
+def bot_settings(synapse: SynapseServer, bot_user: RegisteredUser, tmp_path: Path) -> Settings:
+    return settings_for(synapse, bot_user, tmp_path / "bot.sqlite3")
+
+
+@pytest.fixture
+def reference(kb: KnowledgeBase, bot_settings: Settings) -> Core:
+    """A core without a store on the same knowledge: what the bot should say, for comparison."""
+    return Core(Library(kb, bot_settings.search), bot_settings)
+
+
+@asynccontextmanager
+async def serving(settings: Settings, kb: KnowledgeBase) -> AsyncIterator[None]:
+    """Run the whole bot (``serve``) as a task; on exit stop it and check it ended cleanly."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, kb, stop))
+    try:
+        yield
+    finally:
+        ended_early = task.done()
+        stop.set()
+        exit_code = await asyncio.wait_for(task, STOP_TIMEOUT)
+        assert not ended_early, f"the bot stopped by itself (exit code {exit_code})"
+    assert exit_code == 0
+
+
+async def open_direct_room(person: Person, bot_id: str) -> str:
+    """The person opens a direct chat with the bot and waits until the bot has joined it."""
+    created = await person.client.room_create(
+        is_direct=True, preset=RoomPreset.trusted_private_chat, invite=[bot_id]
+    )
+    assert isinstance(created, RoomCreateResponse), created
+    await wait_for_membership(person, created.room_id, bot_id, "join")
+    return str(created.room_id)
+
+
+async def open_group_room(owner: Person, bot_id: str, *members: Person) -> str:
+    """A room of the owner, the bot and ``members``, everyone joined."""
+    invited = [bot_id, *(m.user_id for m in members)]
+    created = await owner.client.room_create(name=unique("group"), invite=invited)
+    assert isinstance(created, RoomCreateResponse), created
+    room_id = str(created.room_id)
+    for member in members:
+        joined = await member.client.join(room_id)
+        assert isinstance(joined, JoinResponse), joined
+    for user_id in invited:
+        await wait_for_membership(owner, room_id, user_id, "join")
+    return room_id
+
+
+async def joined_rooms(client: AsyncClient) -> list[str]:
+    """The rooms the client's account is joined to, as the homeserver sees it now."""
+    response = await client.joined_rooms()
+    assert isinstance(response, JoinedRoomsResponse), response
+    return [str(room_id) for room_id in response.rooms]
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+
+async def test_direct_question_gets_an_html_notice_replying_to_it(
+    kb: KnowledgeBase,
+    bot_settings: Settings,
+    people: People,
+    bot_user: RegisteredUser,
+    reference: Core,
+) -> None:
+    human = await people.new("human")
+    bot = bot_user.user_id
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+        question = await human.say(room, ARTICLE_33)
+        answer = await wait_for_notice(human, room, bot, replying_to(question))
+
+    expected = reference.answer(ARTICLE_33)
+    assert expected.answered
+    content = answer.source["content"]
+    assert content["msgtype"] == "m.notice"
+    assert content["m.relates_to"] == {"m.in_reply_to": {"event_id": question}}
+    assert answer.body == expected.plain_text(numbered_choices=True)
+    assert "Article 33" in answer.body
+    assert SOURCE_LINE.search(answer.body), answer.body
+    assert answer.format == "org.matrix.custom.html"
+    assert "Article 33" in answer.formatted_body
+    assert "<i>Source" in answer.formatted_body
+    assert "\n" not in answer.formatted_body  # line breaks are <br> in HTML
+
+
+async def test_declined_question_then_a_numbered_choice_answers_the_fact(
+    kb: KnowledgeBase,
+    bot_settings: Settings,
+    people: People,
+    bot_user: RegisteredUser,
+    reference: Core,
+) -> None:
+    human = await people.new("human")
+    bot = bot_user.user_id
+    expected_decline = reference.answer(OFF_TOPIC)
+    assert not expected_decline.answered and expected_decline.choices
+    first = expected_decline.choices[0]
+    assert first.command.startswith("/fact "), f"{OFF_TOPIC!r} should suggest a fact first"
+    fact = reference.library.facts[first.command.removeprefix("/fact ")]
+
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+        declined = await ask(human, room, bot, OFF_TOPIC)
+        chosen = await ask(human, room, bot, "1")
+
+    assert DECLINED in declined.body
+    assert not SOURCE_LINE.search(declined.body)
+    assert f"\n1. {first.label}" in declined.body
+    assert chosen.body == reference.fact("en", fact.id).plain_text(numbered_choices=True)
+    assert fact.answer.en in chosen.body
+    assert SOURCE_LINE.search(chosen.body), chosen.body
+
+
+async def test_group_room_answers_only_when_addressed(
+    kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
+) -> None:
+    human, other = await people.new("human"), await people.new("other")
+    bot = bot_user.user_id
+    async with serving(bot_settings, kb):
+        room = await open_group_room(human, bot, other)
+        unaddressed = await human.say(room, ARTICLE_33)
+        mentioned = await ask(human, room, bot, f"{bot}: {ARTICLE_33}")
+        helped = await ask(human, room, bot, "!help")
+        # Replying to one of the bot's messages addresses it too (with the usual quoted fallback).
+        fallback = f"> <{bot}> {helped.body.splitlines()[0]}\n\n{ARTICLE_33}"
+        relates = {"m.in_reply_to": {"event_id": helped.event_id}}
+        replied = await ask(human, room, bot, fallback, **{"m.relates_to": relates})
+        # Changing what a group follows is for its admins (power level 50+), not every member.
+        refused = await ask(other, room, bot, "!subscribe all")
+    await wait_for_notice(human, room, bot, lambda n: n.event_id == refused.event_id)
+
+    assert "Article 33" in mentioned.body and SOURCE_LINE.search(mentioned.body)
+    assert HELP_TITLE in helped.body and "/subscribe" in helped.body
+    assert replied.body == mentioned.body
+    assert "only its admins" in refused.body
+    answered = [in_reply_to(n) for n in human.notices(room, bot)]
+    assert unaddressed not in answered
+    assert len(answered) == 4, [n.body[:60] for n in human.notices(room, bot)]
+
+
+async def test_subscribed_chat_gets_one_alert_for_a_published_event(
+    kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
+) -> None:
+    human = await people.new("human")
+    bot = bot_user.user_id
+    title = f"Alert check {unique('event')}"
+    event = Event(
+        id=unique("e2e-event"),
+        date="2026-11-20",
+        precision=Precision.DAY,
+        title=Localized(en=title),
+        summary=Localized(en="An event published while the bot runs."),
+        topics=[ALERT_TOPIC],
+        sources=[kb.sources[0].id],
+    )
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+        subscribed = await ask(human, room, bot, "!subscribe all")
+        assert "Subscribed to:" in subscribed.body
+        async with Database(bot_settings.database) as db:
+            repository = Repository(db)
+            assert await repository.publish_event(event, time.time()) == 1
+            alert = await wait_for_notice(human, room, bot, lambda n: title in n.body)
+            async with asyncio.timeout(NOTICE_TIMEOUT):
+                while (await repository.outbox_counts())["sent"] != 1:
+                    await asyncio.sleep(0.05)
+            counts = await repository.outbox_counts()
+        await human.sync()  # whatever else the bot sent by now
+
+    assert counts == {"pending": 0, "sending": 0, "sent": 1, "gone": 0, "failed": 0}
+    assert [n.event_id for n in human.notices(room, bot) if title in n.body] == [alert.event_id]
+    assert alert.body.startswith("🔔 ") and "An event published while the bot runs." in alert.body
+    assert alert.format == "org.matrix.custom.html" and title in alert.formatted_body
+    assert in_reply_to(alert) is None
+
+
+async def test_admin_adds_a_fact_and_users_get_it_as_an_answer(
+    kb: KnowledgeBase,
+    synapse: SynapseServer,
+    people: People,
+    bot_user: RegisteredUser,
+    tmp_path: Path,
+) -> None:
+    human = await people.new("admin")
+    bot = bot_user.user_id
+    with_admin = settings_for(
+        synapse, bot_user, tmp_path / "bot.sqlite3", admins=(f"matrix:{human.user_id}",)
+    )
+    word = unique("Zubrovka-test")
+    keyword = word.replace("-", "").lower()
+    answer = f"The {word} fact was added from a Matrix chat by an admin."
+    evidence = "It took the ILO two decades to take this step."
+    form = (
+        f"{NEW_FACT_TOPIC} | {answer} | {keyword}, unique keyword | {NEW_FACT_SOURCE} | {evidence}"
+    )
+    async with serving(with_admin, kb):
+        room = await open_direct_room(human, bot)
+        before = await ask(human, room, bot, f"What is {keyword}?")
+        preview = await ask(human, room, bot, f"!addfact {form}")
+        saved = await ask(human, room, bot, "!confirm")
+        after = await ask(human, room, bot, f"What is {keyword}?")
+
+    assert DECLINED in before.body
+    assert preview.body.startswith("Preview"), preview.body
+    assert answer in preview.body
+    assert saved.body.startswith("Saved as fact-"), saved.body
+    assert after.body.startswith(answer), after.body
+    assert SOURCE_LINE.search(after.body)
+
+
+async def test_restart_answers_what_came_while_down_once_and_replays_nothing(
+    kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
+) -> None:
+    human, other = await people.new("human"), await people.new("other")
+    bot = bot_user.user_id
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+        group = await open_group_room(human, bot, other)
+        before = await human.say(room, ARTICLE_33)
+        await wait_for_notice(human, room, bot, replying_to(before))
+
+    while_down = await human.say(room, "!help")
+    async with serving(bot_settings, kb):
+        caught_up = await wait_for_notice(human, room, bot, replying_to(while_down))
+        # After a restart the group is still a group: an un-addressed message gets no answer.
+        unaddressed = await human.say(group, ARTICLE_33)
+        await ask(human, group, bot, f"{bot} {OFF_TOPIC}")
+        after = await human.say(room, OFF_TOPIC)
+        await wait_for_notice(human, room, bot, replying_to(after))
+    await human.sync()
+
+    assert HELP_TITLE in caught_up.body
+    answered = [in_reply_to(n) for n in human.notices(room, bot)]
+    assert answered == [before, while_down, after]
+    assert unaddressed not in [in_reply_to(n) for n in human.notices(group, bot)]
+
+
+async def test_new_database_does_not_answer_old_messages(
+    kb: KnowledgeBase,
+    synapse: SynapseServer,
+    bot_settings: Settings,
+    people: People,
+    bot_user: RegisteredUser,
+    tmp_path: Path,
+) -> None:
+    """The first start takes the server's position: history already in joined rooms stays."""
+    human = await people.new("human")
+    bot = bot_user.user_id
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+    await human.say(room, ARTICLE_33)  # history by the time the bot starts again
+
+    # A new database and a new device: the bot logs in with its password this time.
+    fresh = Settings(
+        database=tmp_path / "fresh.sqlite3",
+        matrix=MatrixSettings(
+            homeserver=synapse.base_url,
+            user_id=bot_user.user_id,
+            password=SecretStr(bot_user.password),
+        ),
+        telegram=TelegramSettings(),
+        http=HttpSettings(),
+    )
+    async with Database(fresh.database) as db:  # created here, so the test can watch it
+        repository = Repository(db)
+        async with serving(fresh, kb):
+            # Until the first sync is done, anything said is history that the bot skips.
+            async with asyncio.timeout(NOTICE_TIMEOUT):
+                while await repository.get_value(NEXT_BATCH_KEY) is None:
+                    await asyncio.sleep(0.05)
+            new = await human.say(room, OFF_TOPIC)
+            await wait_for_notice(human, room, bot, replying_to(new))
+        device = await repository.get_value(DEVICE_KEY)
+
+    assert [in_reply_to(n) for n in human.notices(room, bot)] == [new]  # nothing said before
+    assert device is not None and device != bot_user.device_id
+
+
+async def test_bot_never_answers_its_own_messages(
+    kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
+) -> None:
+    human = await people.new("human")
+    bot = bot_user.user_id
+    # A second session of the bot's own account posts ordinary text, as another client would.
+    bot_elsewhere = Person(people.client(bot_user))
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+        own = await bot_elsewhere.say(room, ARTICLE_33)
+        await ask(human, room, bot, OFF_TOPIC)
+    await human.sync()
+
+    assert own not in [in_reply_to(n) for n in human.notices(room, bot)]
+    assert len(human.notices(room, bot)) == 1
+
+
+async def test_invites_only_from_allowed_inviters_are_accepted(
+    kb: KnowledgeBase,
+    synapse: SynapseServer,
+    people: People,
+    bot_user: RegisteredUser,
+    tmp_path: Path,
+) -> None:
+    stranger, friend = await people.new("stranger"), await people.new("friend")
+    bot = bot_user.user_id
+    picky = settings_for(
+        synapse, bot_user, tmp_path / "bot.sqlite3", allowed_inviters=(friend.user_id,)
+    )
+    bot_account = people.client(bot_user)
+    async with serving(picky, kb):
+        created = await stranger.client.room_create(is_direct=True, invite=[bot])
+        assert isinstance(created, RoomCreateResponse), created
+        refused = str(created.room_id)
+        await wait_for_membership(stranger, refused, bot, "leave")
+        accepted = await open_direct_room(friend, bot)
+        answer = await ask(friend, accepted, bot, ARTICLE_33)
+        joined = await joined_rooms(bot_account)
+
+    assert stranger.membership(refused, bot) == ["invite", "leave"]
+    assert accepted in joined and refused not in joined
+    assert "Article 33" in answer.body
+
+
+async def test_bot_leaves_an_emptied_room_and_drops_its_subscriptions(
+    kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
+) -> None:
+    human = await people.new("human")
+    bot = bot_user.user_id
+    bot_account = people.client(bot_user)
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+        subscribed = await ask(human, room, bot, "!subscribe all")
+        async with Database(bot_settings.database) as db:
+            repository = Repository(db)
+            chat = ChatRef(platform=Platform.MATRIX, chat_id=room)
+            followed = await repository.subscriptions(chat)
+            left = await human.client.room_leave(room)
+            assert isinstance(left, RoomLeaveResponse), left
+            async with asyncio.timeout(NOTICE_TIMEOUT):
+                while room in await joined_rooms(bot_account):
+                    await asyncio.sleep(0.05)
+            assert await repository.subscriptions(chat) == []
+            assert await repository.count_subscribers([t.id for t in kb.topics]) == 0
+
+    assert "Subscribed to:" in subscribed.body
+    assert sorted(followed) == sorted(t.id for t in kb.topics)
