@@ -282,3 +282,25 @@ async def test_run_subprocess_answers_end_to_end(
     stderr = stderr_bytes.decode()
     assert proc.returncode == 0, stderr
     assert TOKEN not in stderr and "Traceback" not in stderr
+
+
+async def test_conversation_in_russian_and_belarusian(bot: Running) -> None:
+    emu = bot.emulator
+    emu.send_message("/start", user_id=2001, language_code="ru")
+    assert "Здравствуйте!" in await last_text(emu)
+    emu.send_message("Когда была забастовка в минском метро?", user_id=2001, language_code="ru")
+    text = await last_text(emu, count=2)
+    assert "1995" in text and "Источник:" in text
+    emu.send_message("колькі рэкамендацый дала камісія МАП", user_id=2002, language_code="en")
+    text = await last_text(emu, count=3)
+    assert "12" in text and "Крыніца:" in text
+    emu.send_message("/language be", user_id=2003)
+    assert "У гэтым чаце я буду адказваць" in await last_text(emu, count=4)
+    emu.send_message("What is Article 33 of the ILO Constitution?", user_id=2003)
+    text = await last_text(emu, count=5)
+    assert "Артыкул 33" in text and "Крыніца:" in text
+    commands = {
+        c.params.get("language_code"): c.params["commands"] for c in emu.calls_to("setMyCommands")
+    }
+    assert any("тэмы" in c["description"] for c in commands["be"])
+    assert any("темы" in c["description"] for c in commands["ru"])
