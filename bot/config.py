@@ -67,7 +67,6 @@ class TelegramSettings(Section):
     secret_token: SecretStr | None = None
     poll_timeout: int = Field(default=30, ge=0, le=60)
     request_timeout: float = Field(default=10.0, gt=0, le=120)
-    questions_per_minute: int = Field(default=20, ge=1)
 
     @property
     def configured(self) -> bool:
@@ -88,7 +87,6 @@ class MatrixSettings(Section):
         description="user ids (@u:server) or server names (:server) whose invites are accepted; "
         "empty: the homeserver of the bot",
     )
-    questions_per_minute: int = Field(default=20, ge=1)
 
     @property
     def configured(self) -> bool:
@@ -133,6 +131,7 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     declined_retention_days: int = Field(default=90, ge=1)
     max_message_chars: int = Field(default=1000, ge=50)
+    questions_per_minute: int = Field(default=20, ge=1, description="per sender, all platforms")
     knowledge: KnowledgeSettings = KnowledgeSettings()
     search: MatchSettings = MatchSettings()
     telegram: TelegramSettings = TelegramSettings()

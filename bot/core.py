@@ -55,7 +55,7 @@ class Core:
         self.settings = settings
         self.repository = repository
         self.clock = clock or SystemClock()
-        self.flood = FloodGuard(settings.telegram.questions_per_minute, self.clock)
+        self.flood = FloodGuard(settings.questions_per_minute, self.clock)
         self.on_publish: Callable[[], None] = lambda: None
         self.curation = (
             Curation(library, repository, self.clock, lambda: self.on_publish())
