@@ -40,6 +40,7 @@ _RUSSIAN_LATIN = """
 chto kto kogda gde pochemu zachem skolko kak kakoy kakaya kakie eto etot byl byla bylo byli
 li ne net da v vo na po o ob ot do iz u k s so za pri dlya pro bez posle pered uzhe ya my ty vy
 on ona oni ego ee ikh mne nas vas est budet mozhno nado skazhi rasskazhi shto kali hto
+takoe takoy takoi takaya takie taki takaja takija heta hety jaki jakija kolki chamu dze
 """
 
 STOPWORDS: frozenset[str] = frozenset((_ENGLISH + _RUSSIAN + _BELARUSIAN + _RUSSIAN_LATIN).split())
