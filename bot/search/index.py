@@ -31,7 +31,10 @@ class Document:
 
 @dataclass(slots=True)
 class _Slot:
-    document: Document
+    """What stays in memory of an indexed document: not its texts, only its terms."""
+
+    id: str
+    topics: tuple[str, ...]
     phrases: tuple[str, ...]
     term_weights: dict[str, float] = field(default_factory=dict)
 
@@ -45,6 +48,7 @@ class SearchIndex:
         self._postings: dict[str, dict[int, float]] = {}
         self._arrays: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = {}
         self._vocabulary: list[str] | None = None
+        self._by_length: dict[int, list[str]] = {}
         self._vocabulary_version = 0
         for document in documents:
             self.add(document)
@@ -70,7 +74,7 @@ class SearchIndex:
                     weights[t] = weight
         slot = len(self._slots)
         phrases = tuple(p for p in (" ".join(terms(p)) for p in document.phrases) if p)
-        self._slots.append(_Slot(document, phrases, weights))
+        self._slots.append(_Slot(document.id, document.topics, phrases, weights))
         self._slot_of[document.id] = slot
         for t, weight in weights.items():
             postings = self._postings.setdefault(t, {})
@@ -98,11 +102,6 @@ class SearchIndex:
                 del self._postings[t]
                 self._vocabulary_changed()
 
-    def get(self, doc_id: str) -> Document | None:
-        slot = self._slot_of.get(doc_id)
-        entry = self._slots[slot] if slot is not None else None
-        return entry.document if entry else None
-
     def _vocabulary_changed(self) -> None:
         self._vocabulary = None
         self._vocabulary_version += 1
@@ -116,7 +115,15 @@ class SearchIndex:
         """All indexed terms, for fuzzy expansion of query terms."""
         if self._vocabulary is None:
             self._vocabulary = sorted(self._postings)
+            self._by_length = {}
+            for t in self._vocabulary:
+                self._by_length.setdefault(len(t), []).append(t)
         return self._vocabulary
+
+    def terms_of_length(self, low: int, high: int) -> list[str]:
+        """Indexed terms whose length is within [low, high]: the only ones a few edits reach."""
+        self.vocabulary()
+        return [t for n in range(low, high + 1) for t in self._by_length.get(n, ())]
 
     def has_term(self, t: str) -> bool:
         return t in self._postings
@@ -141,9 +148,10 @@ class SearchIndex:
             self._arrays[t] = cached
         return cached
 
-    def slot_document(self, slot: int) -> Document | None:
+    def slot_entry(self, slot: int) -> tuple[str, tuple[str, ...]] | None:
+        """The id and topics of the document in ``slot``, or None if it was removed."""
         entry = self._slots[slot]
-        return entry.document if entry else None
+        return (entry.id, entry.topics) if entry else None
 
     def slot_phrases(self, slot: int) -> tuple[str, ...]:
         entry = self._slots[slot]

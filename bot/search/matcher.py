@@ -93,10 +93,13 @@ def _expand_cached(
         if len(stem) >= 5 and index.has_term(stem):
             found.setdefault(stem, 0.9)
     edits = max_edits(term)
-    if edits == 0:
+    if edits == 0 or term in found:
+        # A word the index knows is taken as written: looking for its near neighbours costs a
+        # scan of the vocabulary and mostly finds other words.
         return tuple(found.items())
+    nearby = index.terms_of_length(len(term) - edits, len(term) + edits)
     for candidate, distance, _ in process.extract(
-        term, index.vocabulary(), scorer=Levenshtein.distance, score_cutoff=edits, limit=6
+        term, nearby, scorer=Levenshtein.distance, score_cutoff=edits, limit=6
     ):
         if candidate != term and not candidate.isdigit():
             found.setdefault(candidate, 1.0 - 0.2 * distance)
@@ -138,9 +141,10 @@ def match(index: SearchIndex, query: str, settings: MatchSettings | None = None)
     query_text = " ".join(query_terms)
     hits: list[Hit] = []
     for slot in top.tolist():
-        document = index.slot_document(slot)
-        if document is None or coverage[slot] <= 0:
+        entry = index.slot_entry(slot)
+        if entry is None or coverage[slot] <= 0:
             continue
+        doc_id, topics = entry
         phrase = max(
             (
                 (fuzz.token_set_ratio(query_text, p) + fuzz.token_sort_ratio(query_text, p)) / 200
@@ -151,7 +155,7 @@ def match(index: SearchIndex, query: str, settings: MatchSettings | None = None)
         cov = float(coverage[slot])
         score = settings.coverage_weight * cov + (1 - settings.coverage_weight) * phrase
         hits.append(
-            Hit(document.id, round(score, 4), round(cov, 4), round(phrase, 4), document.topics)
+            Hit(doc_id, round(score, 4), round(cov, 4), round(phrase, 4), topics)
         )
     hits.sort(key=lambda h: (-h.score, h.doc_id))
     return MatchResult(tuple(hits), _is_answer(hits, settings))
