@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.telegram_emulator import TelegramEmulator  # noqa: E402
 
+from bot import logs  # noqa: E402
 from bot.alerts.delivery import DeliveryWorker  # noqa: E402
 from bot.alerts.ratelimit import ChatLimits, RateLimiter  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
@@ -40,6 +41,7 @@ TOKEN = "123456:BENCH-token-for-the-emulator"
 
 
 async def run(chats: int, rate: float, faults: float) -> None:
+    logs.configure("WARNING")
     kb = load_knowledge(ROOT / "knowledge")
     emulator = TelegramEmulator(token=TOKEN)
     emulator.timeout_delay = 3.0

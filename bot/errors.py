@@ -72,7 +72,7 @@ class DeliveryError(BotError):
 
 
 class DeliveryDeferred(DeliveryError):
-    """Try again after ``retry_after`` seconds."""
+    """Try again after ``retry_after`` seconds (0: the platform did not say; back off)."""
 
     def __init__(self, retry_after: float, reason: str = "") -> None:
         self.retry_after = retry_after

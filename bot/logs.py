@@ -107,5 +107,9 @@ def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (
         "aiosqlite",
         "apscheduler",
         "aiohttp.access",
+        "tornado.access",
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Flood control answers are handled by the outbox (retried after retry_after) and counted in
+    # the metrics; PTB's rate limiter would log each one with a traceback.
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)

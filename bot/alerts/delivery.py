@@ -76,18 +76,28 @@ class DeliveryWorker:
         if requeued:
             logger.info("alerts.requeued", extra={"rows": requeued})
         platforms = list(self.transports)
-        while not stop.is_set():
-            rows = await self.repository.claim_due(
-                self.clock.now(), platforms, self.concurrency * 4
-            )
-            if rows:
-                semaphore = asyncio.Semaphore(self.concurrency)
-                async with asyncio.TaskGroup() as group:
-                    for row in rows:
-                        group.create_task(self._deliver_guarded(row, semaphore))
-            else:
-                await self._idle(stop, platforms)
-            await self._report_progress()
+        # A pipeline rather than batches: a slow send (a timeout) holds one slot, not the queue.
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                free = self.concurrency - len(in_flight)
+                rows = (
+                    await self.repository.claim_due(self.clock.now(), platforms, free)
+                    if free
+                    else []
+                )
+                in_flight.update(asyncio.create_task(self._deliver_guarded(row)) for row in rows)
+                if in_flight:
+                    _, in_flight = await asyncio.wait(
+                        in_flight, timeout=0.2, return_when=asyncio.FIRST_COMPLETED
+                    )
+                else:
+                    await self._idle(stop, platforms)
+                await self._report_progress()
+        finally:
+            # Graceful stop: sends under way finish and are recorded.
+            if in_flight:
+                await asyncio.wait(in_flight)
 
     async def _idle(self, stop: asyncio.Event, platforms: list[Platform]) -> None:
         due = await self.repository.next_due(platforms)
@@ -117,16 +127,13 @@ class DeliveryWorker:
         await self.repository.purge_delivered(now - self.settings.delivered_retention_days * 86400)
         await self.repository.expire_declined(day_of(now - self.declined_retention_days * 86400))
 
-    async def _deliver_guarded(self, row: OutboxRow, semaphore: asyncio.Semaphore) -> None:
-        async with semaphore:
-            try:
-                await self.deliver(row)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A bug here must not stop the worker; the row stays claimed and is requeued
-                # at the next start.
-                logger.exception("alerts.deliver_failed", extra={"row": row.id})
+    async def _deliver_guarded(self, row: OutboxRow) -> None:
+        try:
+            await self.deliver(row)
+        except Exception:
+            # A bug here must not stop the worker; the row stays claimed and is requeued at the
+            # next start.
+            logger.exception("alerts.deliver_failed", extra={"row": row.id})
 
     async def _event(self, event_id: str) -> Event | None:
         event = self.library.events.get(event_id)
@@ -155,8 +162,9 @@ class DeliveryWorker:
             await asyncio.wait_for(transport.send(row.chat, reply), SEND_TIMEOUT)
         except DeliveryDeferred as exc:
             ALERTS.labels("deferred").inc()
-            limiter.pause(exc.retry_after)
-            await self._retry(row, exc.retry_after, str(exc))
+            if exc.retry_after > 0:  # flood control applies to the whole platform account
+                limiter.pause(exc.retry_after)
+            await self._retry(row, exc.retry_after or self._backoff(row), str(exc))
         except RecipientGone:
             ALERTS.labels("gone").inc()
             logger.info("alerts.recipient_gone", extra={"chat": pseudonym(row.chat_id)})
@@ -175,7 +183,7 @@ class DeliveryWorker:
             self.sent += 1
 
     def _backoff(self, row: OutboxRow) -> float:
-        return float(min(self.settings.max_backoff, 2.0 ** (row.attempts + 1)))
+        return float(min(self.settings.max_backoff, 2.0**row.attempts))
 
     async def _retry(self, row: OutboxRow, delay: float, error: str) -> None:
         now = self.clock.now()

@@ -22,13 +22,18 @@ class ChatLimits:
 
 
 class RateLimiter:
-    """``per_second`` messages overall (burst of one second's worth) and per-chat spacing."""
+    """``per_second`` messages overall and per-chat spacing.
+
+    The burst is a fifth of a second's worth, so no sliding one-second window sees much more
+    than ``per_second`` messages (a full second's burst could double it).
+    """
 
     def __init__(self, per_second: float, limits: ChatLimits, clock: Clock) -> None:
         self.per_second = per_second
         self.limits = limits
         self.clock = clock
-        self._tokens = per_second
+        self.burst = max(1.0, per_second / 5)
+        self._tokens = self.burst
         self._updated = clock.monotonic()
         self._lock = asyncio.Lock()
         self._paused_until = 0.0
@@ -37,7 +42,7 @@ class RateLimiter:
 
     def _refill(self) -> None:
         now = self.clock.monotonic()
-        self._tokens = min(self.per_second, self._tokens + (now - self._updated) * self.per_second)
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
         self._updated = now
 
     def pause(self, seconds: float) -> None:

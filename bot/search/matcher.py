@@ -154,9 +154,7 @@ def match(index: SearchIndex, query: str, settings: MatchSettings | None = None)
         )
         cov = float(coverage[slot])
         score = settings.coverage_weight * cov + (1 - settings.coverage_weight) * phrase
-        hits.append(
-            Hit(doc_id, round(score, 4), round(cov, 4), round(phrase, 4), topics)
-        )
+        hits.append(Hit(doc_id, round(score, 4), round(cov, 4), round(phrase, 4), topics))
     hits.sort(key=lambda h: (-h.score, h.doc_id))
     return MatchResult(tuple(hits), _is_answer(hits, settings))
 

@@ -306,7 +306,7 @@ class MatrixTransport:
             raise DeliveryDeferred(retry / 1000, "matrix rate limit")
         if code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_ROOM"):
             raise RecipientGone(code)
-        raise DeliveryDeferred(5.0, code or "matrix error")
+        raise DeliveryDeferred(0.0, code or "matrix error")
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         """Deliver an alert. The transaction id makes a resend after a crash idempotent on the

@@ -387,5 +387,5 @@ class TelegramTransport:
                 raise RecipientGone(str(exc)) from None
             raise
         except (TimedOut, NetworkError) as exc:
-            raise DeliveryDeferred(5.0, type(exc).__name__) from None
+            raise DeliveryDeferred(0.0, type(exc).__name__) from None
         logger.debug("telegram.sent", extra={"chat": pseudonym(chat.chat_id)})
