@@ -261,16 +261,16 @@ class Curation:
     def _built(self, draft: Draft) -> tuple[BaseModel, Source | None]:
         return build(draft.form.kind, draft.values, self.library, draft.existing)
 
+    def _build_failed(self, draft: Draft, exc: FieldError, lang: str) -> Reply:
+        """Ask again for the field the model rejected (the first one if it is not a form field)."""
+        name = exc.field if exc.field in draft.values else draft.form.fields[0].name
+        return self.invalid(draft, name, str(exc), lang)
+
     async def preview(self, draft: Draft, lang: str) -> Reply:
         try:
             entry, new_source = self._built(draft)
         except FieldError as exc:
-            return self.invalid(
-                draft,
-                exc.field if exc.field in draft.values else draft.form.fields[0].name,
-                str(exc),
-                lang,
-            )
+            return self._build_failed(draft, exc, lang)
         shown = self.render(entry, new_source, lang)
         header = Paragraph(text=t(lang, "admin.preview"), style=Style.HEADING)
         paragraphs = [header, *shown.paragraphs]
@@ -318,12 +318,7 @@ class Curation:
         try:
             entry, new_source = self._built(draft)
         except FieldError as exc:
-            return self.invalid(
-                draft,
-                exc.field if exc.field in draft.values else draft.form.fields[0].name,
-                str(exc),
-                lang,
-            )
+            return self._build_failed(draft, exc, lang)
         action = "edit" if draft.existing is not None else "add"
         recipients = await self.save(
             incoming, draft.form.kind, entry, draft.existing, action, new_source=new_source
