@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -304,3 +305,37 @@ async def test_conversation_in_russian_and_belarusian(bot: Running) -> None:
     }
     assert any("тэмы" in c["description"] for c in commands["be"])
     assert any("темы" in c["description"] for c in commands["ru"])
+
+
+async def test_unreachable_homeserver_does_not_stop_telegram(
+    emulator: TelegramEmulator, kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    from pydantic import SecretStr
+
+    from bot.app import serve
+    from bot.config import MatrixSettings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    settings = Settings(
+        database=tmp_path / "both.sqlite3",
+        telegram=TelegramSettings(token=TOKEN, base_url=emulator.base_url, poll_timeout=1),
+        matrix=MatrixSettings(
+            homeserver=f"http://127.0.0.1:{closed_port}",
+            user_id="@bot:localhost",
+            access_token=SecretStr("syt_unreachable"),
+            device_id="DEV",
+        ),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, kb, stop))
+    try:
+        await emulator.wait_for("getUpdates", timeout=10)
+        await asyncio.sleep(1.5)  # the Matrix side has failed and is backing off by now
+        emulator.send_message("What is Article 33 of the ILO Constitution?")
+        assert "Article 33" in await last_text(emulator, timeout=10)
+        assert not task.done()
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 15) == 0

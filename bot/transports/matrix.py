@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import logging
@@ -10,6 +11,7 @@ import re
 import time
 from typing import Any
 
+import aiohttp
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -43,6 +45,7 @@ NEXT_BATCH_KEY = "matrix.next_batch"
 TOKEN_KEY = "matrix.access_token"
 DEVICE_KEY = "matrix.device_id"
 CHAT_ADMIN_POWER = 50
+MAX_BACKOFF = 300.0
 _REPLY_FALLBACK = re.compile(r"^(> .*\n)+\n?", re.MULTILINE)
 
 
@@ -76,6 +79,7 @@ class MatrixTransport:
         self._joined_at: dict[str, int] = {}
         self._sent_events: dict[str, str] = {}
         self._synced = False
+        self._backoff = 1.0
         self._skipping_backlog = False
         self.client.add_event_callback(self._on_message, RoomMessageText)
         self.client.add_event_callback(self._on_invite, InviteMemberEvent)
@@ -105,42 +109,64 @@ class MatrixTransport:
         self.client.restore_login(self.user_id, device_id or "", token)
 
     async def run(self) -> None:
-        """Sync until the stop event is set; the sync token is saved after each batch."""
-        await self._login()
+        """Sync until the stop event is set. A homeserver that cannot be reached is retried with
+        capped backoff (the other platforms keep running meanwhile); a rejected token stops."""
         try:
-            since = await self.repository.get_value(NEXT_BATCH_KEY)
-            # A resumed process knows no room yet: its first sync brings the full state (members,
-            # power levels) along with what happened since, or a group would look like a DM.
-            full_state = since is not None
-            if since is None:
-                since = await self._skip_backlog()
             while not self.stop_event.is_set():
-                sync = asyncio.create_task(
-                    self.client.sync(timeout=SYNC_TIMEOUT_MS, since=since, full_state=full_state)
-                )
-                stopper = asyncio.create_task(self.stop_event.wait())
-                done, _ = await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                stopper.cancel()
-                if sync not in done:
-                    sync.cancel()
-                    break
-                response = sync.result()
-                self._synced = isinstance(response, SyncResponse)
-                if isinstance(response, SyncResponse):
-                    since, full_state = response.next_batch, False
-                    await self.repository.set_value(NEXT_BATCH_KEY, since)
-                else:
-                    if getattr(response, "status_code", "") == "M_UNKNOWN_TOKEN":
-                        raise ConfigError(
-                            "the Matrix homeserver rejected BOT_MATRIX__ACCESS_TOKEN"
-                        )
+                try:
+                    await self._serve()
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    self._synced = False
                     logger.warning(
-                        "matrix.sync_failed", extra={"error": getattr(response, "status_code", "")}
+                        "matrix.unreachable",
+                        extra={"error": type(exc).__name__, "retry_in": self._backoff},
                     )
-                    await asyncio.sleep(2)
+                    await self._pause()
         finally:
             await self.client.close()
         logger.info("matrix.stopped")
+
+    async def _pause(self) -> None:
+        """Wait out the current backoff (or until stopped), then double it up to the cap."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), self._backoff)
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+
+    async def _serve(self) -> None:
+        if not self.client.access_token:
+            await self._login()
+        since = await self.repository.get_value(NEXT_BATCH_KEY)
+        # A resumed process knows no room yet: its first sync brings the full state (members,
+        # power levels) along with what happened since, or a group would look like a DM.
+        full_state = since is not None
+        if since is None:
+            since = await self._skip_backlog()
+        while not self.stop_event.is_set():
+            sync = asyncio.create_task(
+                self.client.sync(timeout=SYNC_TIMEOUT_MS, since=since, full_state=full_state)
+            )
+            stopper = asyncio.create_task(self.stop_event.wait())
+            done, _ = await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (sync, stopper):
+                if task not in done:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if sync not in done:
+                return
+            response = sync.result()
+            self._synced = isinstance(response, SyncResponse)
+            if isinstance(response, SyncResponse):
+                since, full_state = response.next_batch, False
+                self._backoff = 1.0
+                await self.repository.set_value(NEXT_BATCH_KEY, since)
+                continue
+            if getattr(response, "status_code", "") == "M_UNKNOWN_TOKEN":
+                raise ConfigError("the Matrix homeserver rejected BOT_MATRIX__ACCESS_TOKEN")
+            logger.warning(
+                "matrix.sync_failed", extra={"error": getattr(response, "status_code", "")}
+            )
+            await self._pause()
 
     async def _skip_backlog(self) -> str:
         """First start: take the server's position without answering anything already there."""
