@@ -126,10 +126,10 @@ async def run(n_users: int, seconds: float, pause: float) -> None:
 
             users = Users(emulator, questions, pause)
             single = []
-            for question in questions[:50]:
+            for n, question in enumerate(questions[:50]):
                 start = time.monotonic()
                 before = len(emulator.calls_to("sendMessage"))
-                emulator.send_message(question, user_id=42)
+                emulator.send_message(question, user_id=500 + n)
                 await emulator.wait_for("sendMessage", count=before + 1, timeout=10)
                 single.append((time.monotonic() - start) * 1000)
             print(

@@ -176,9 +176,15 @@ class TelegramTransport:
                     allowed_updates=Update.ALL_TYPES,
                 )
             logger.info("telegram.started", extra={"bot": self.username})
-            await self.stop_event.wait()
-            await updater.stop()
-            await app.stop()
+            try:
+                await self.stop_event.wait()
+            finally:
+                # Stop taking updates, let handlers under way finish, then close (also when
+                # cancelled, or PTB refuses to shut down a running application).
+                if updater.running:
+                    await updater.stop()
+                if app.running:
+                    await app.stop()
         logger.info("telegram.stopped")
 
     def ready(self) -> bool:
