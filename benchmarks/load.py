@@ -106,7 +106,7 @@ async def phase(users: Users, n: int, seconds: float, flood: bool) -> tuple[int,
     return len(users.latencies), percentile(users.latencies, 50), percentile(users.latencies, 99)
 
 
-async def run(n_users: int, seconds: float, pause: float) -> None:
+async def run(n_users: int, seconds: float, pause: float, rate_limit: bool) -> None:
     kb = load_knowledge(ROOT / "knowledge")
     questions = [q for fact in kb.facts for q in fact.questions.all()]
     emulator = TelegramEmulator(token=TOKEN)
@@ -114,7 +114,9 @@ async def run(n_users: int, seconds: float, pause: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             database=Path(tmp) / "load.sqlite3",
-            telegram=TelegramSettings(token=TOKEN, base_url=emulator.base_url, poll_timeout=1),
+            telegram=TelegramSettings(
+                token=TOKEN, base_url=emulator.base_url, poll_timeout=1, rate_limit=rate_limit
+            ),
         )
         async with Database(settings.database) as db:
             core = Core(Library(kb, settings.search), settings, Repository(db))
@@ -134,6 +136,7 @@ async def run(n_users: int, seconds: float, pause: float) -> None:
                 single.append((time.monotonic() - start) * 1000)
             print(
                 f"load benchmark: {len(kb.facts)} facts, {n_users} users, {seconds:.0f} s per phase, "
+                f"outgoing rate limiter {'on (Telegram: about 30/s)' if rate_limit else 'off'}, "
                 f"pause {pause:.1f} s between a user's questions\n"
                 f"  idle round trip per question: p50 {percentile(single, 50):.1f} ms, "
                 f"p99 {percentile(single, 99):.1f} ms"
@@ -161,10 +164,13 @@ def main() -> int:
         "--pause", type=float, default=4.0, help="mean pause between a user's questions"
     )
     parser.add_argument("--quick", action="store_true", help="100 users, 5 s phases")
+    parser.add_argument(
+        "--rate-limit", action="store_true", help="keep PTB's 30/s limiter on (caps replies/s)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.users, args.seconds = 100, 5.0
-    asyncio.run(run(args.users, args.seconds, args.pause))
+    asyncio.run(run(args.users, args.seconds, args.pause, args.rate_limit))
     return 0
 
 

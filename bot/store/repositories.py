@@ -156,6 +156,13 @@ class Repository:
                 "WHERE platform = ? AND chat_id = ? AND status IN ('pending', 'sending')",
                 (new_chat_id, old.platform.value, old.chat_id),
             )
+            # Rows the new chat already has its own row for could not move: they end here, or
+            # they would stay claimed ('sending') and be retried against the old id at restarts.
+            await conn.execute(
+                "UPDATE outbox SET status = 'gone' "
+                "WHERE platform = ? AND chat_id = ? AND status IN ('pending', 'sending')",
+                (old.platform.value, old.chat_id),
+            )
 
     # -- events and the outbox -----------------------------------------------------------------
 

@@ -109,13 +109,14 @@ class TelegramTransport:
             ApplicationBuilder()
             .token(settings.token.get_secret_value())
             .base_url(settings.base_url)
-            .rate_limiter(AIORateLimiter(max_retries=0))
             .concurrent_updates(True)
             .read_timeout(settings.request_timeout)
             .write_timeout(settings.request_timeout)
             .connect_timeout(settings.request_timeout)
             .pool_timeout(settings.request_timeout)
         )
+        if settings.rate_limit:
+            builder = builder.rate_limiter(AIORateLimiter(max_retries=0))  # type: ignore[arg-type]
         if settings.base_file_url:
             builder = builder.base_file_url(settings.base_file_url)
         self.application: Application = builder.build()  # type: ignore[type-arg]
