@@ -2,8 +2,8 @@
 
 Phase 1: N users, each asking a question, waiting for the reply, pausing, asking again.
 Phase 2: the same, plus one user flooding 100 messages a second. Prints throughput, p50/p99
-reply latency per phase, the round trip of a single question on an idle bot, and the process's
-peak memory. Asserts nothing.
+reply latency per phase, the round trip of a single question on an idle bot, and the bot
+process's peak memory (the bot runs as `python -m bot run`). Asserts nothing.
 
     python benchmarks/load.py [--users 1000] [--seconds 60] [--quick]
 """
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
-import resource
+import signal
 import sys
 import tempfile
 import time
@@ -25,15 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.telegram_emulator import TelegramEmulator  # noqa: E402
 
-from bot.alerts.ratelimit import ChatLimits, RateLimiter  # noqa: E402
-from bot.clock import SystemClock  # noqa: E402
-from bot.config import Settings, TelegramSettings  # noqa: E402
-from bot.core import Core  # noqa: E402
 from bot.knowledge.loader import load_knowledge  # noqa: E402
-from bot.library import Library  # noqa: E402
-from bot.store.db import Database  # noqa: E402
-from bot.store.repositories import Repository  # noqa: E402
-from bot.transports.telegram import TelegramTransport  # noqa: E402
 
 TOKEN = "123456:LOAD-token-for-the-emulator"
 FLOODER = 9_999_999
@@ -106,26 +99,35 @@ async def phase(users: Users, n: int, seconds: float, flood: bool) -> tuple[int,
     return len(users.latencies), percentile(users.latencies, 50), percentile(users.latencies, 99)
 
 
+def peak_memory_mb(pid: int) -> float:
+    """The high-water mark of a process's resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 async def run(n_users: int, seconds: float, pause: float, rate_limit: bool) -> None:
     kb = load_knowledge(ROOT / "knowledge")
     questions = [q for fact in kb.facts for q in fact.questions.all()]
     emulator = TelegramEmulator(token=TOKEN)
     await emulator.start()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            database=Path(tmp) / "load.sqlite3",
-            telegram=TelegramSettings(
-                token=TOKEN, base_url=emulator.base_url, poll_timeout=1, rate_limit=rate_limit
-            ),
+        # The bot runs as its own process, as in production; this process plays Telegram and users.
+        env = {
+            **os.environ,
+            "BOT_TELEGRAM__TOKEN": TOKEN,
+            "BOT_TELEGRAM__BASE_URL": emulator.base_url,
+            "BOT_TELEGRAM__POLL_TIMEOUT": "1",
+            "BOT_TELEGRAM__RATE_LIMIT": "true" if rate_limit else "false",
+            "BOT_DATABASE": str(Path(tmp) / "load.sqlite3"),
+            "BOT_LOG_LEVEL": "WARNING",
+        }
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", cwd=ROOT, env=env
         )
-        async with Database(settings.database) as db:
-            core = Core(Library(kb, settings.search), settings, Repository(db))
-            stop = asyncio.Event()
-            limiter = RateLimiter(10_000, ChatLimits(0, 10_000), SystemClock())
-            transport = TelegramTransport(core, settings.telegram, stop, limiter)
-            task = asyncio.create_task(transport.run())
-            await emulator.wait_for("getUpdates")
-
+        try:
+            await emulator.wait_for("getUpdates", timeout=60)
             users = Users(emulator, questions, pause)
             single = []
             for n, question in enumerate(questions[:50]):
@@ -147,11 +149,11 @@ async def run(n_users: int, seconds: float, pause: float, rate_limit: bool) -> N
                 print(
                     f"  {label:<34} {replies / seconds:7.1f} replies/s, p50 {p50:7.1f} ms, p99 {p99:7.1f} ms"
                 )
-            stop.set()
-            await task
+            print(f"  peak memory of the bot process: {peak_memory_mb(bot.pid):.0f} MB")
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(bot.wait(), 30)
     await emulator.stop()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"  peak memory of the process (bot + emulator + simulated users): {peak:.0f} MB")
 
 
 def main() -> int:

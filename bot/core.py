@@ -69,10 +69,12 @@ class Core:
         """Everything a transport hands in comes through here; never raises."""
         lang = self.settings.default_language
         try:
-            lang = await self.language_for(incoming)
+            # The flood check comes first and costs nothing: a flooding sender must not make the
+            # bot do any work (not even a store lookup) at the expense of everybody else.
             allowed = self.flood.check(f"{incoming.chat.platform.value}:{incoming.sender_id}")
             if allowed is None:
                 return []
+            lang = await self.language_for(incoming)
             if allowed is False:
                 return [text_reply(lang, "flood.slow_down", ReplyKind.ERROR)]
             if len(incoming.text) > self.settings.max_message_chars:
