@@ -111,7 +111,9 @@ def build_transports(
     if settings.matrix.configured:
         from bot.transports.matrix import MatrixTransport
 
-        transports[Platform.MATRIX] = MatrixTransport(core, settings.matrix, repository, stop)
+        transports[Platform.MATRIX] = MatrixTransport(
+            core, settings.matrix, repository, stop, settings.database.parent / "matrix-store"
+        )
     return transports
 
 

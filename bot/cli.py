@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import logging
 import sys
 from collections.abc import Sequence
@@ -142,6 +143,8 @@ def run_kb(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> i
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # PTB 22 warns on every flood-control answer unless told to use timedelta values already.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

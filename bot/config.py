@@ -85,6 +85,11 @@ class MatrixSettings(Section):
     password: SecretStr | None = None
     device_id: str | None = None
     device_name: str = "advocacy-fact-bot"
+    encryption: bool = Field(
+        default=True,
+        description="end-to-end encryption when matrix-nio's e2e extra is installed; its keys "
+        "are kept in matrix-store/ beside the database",
+    )
     allowed_inviters: list[str] = Field(
         default_factory=list,
         description="user ids (@u:server) or server names (:server) whose invites are accepted; "

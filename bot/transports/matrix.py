@@ -9,6 +9,7 @@ import io
 import logging
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,6 +28,7 @@ from nio import (
     SyncResponse,
     UploadResponse,
 )
+from nio.crypto import ENCRYPTION_ENABLED
 
 from bot.commands import BY_NAME, Role, parse
 from bot.config import MatrixSettings
@@ -60,7 +62,12 @@ class MatrixTransport:
     platform = Platform.MATRIX
 
     def __init__(
-        self, core: Core, settings: MatrixSettings, repository: Repository, stop: asyncio.Event
+        self,
+        core: Core,
+        settings: MatrixSettings,
+        repository: Repository,
+        stop: asyncio.Event,
+        store_dir: Path | None = None,
     ) -> None:
         if not (settings.homeserver and settings.user_id):
             raise ConfigError(
@@ -71,10 +78,22 @@ class MatrixTransport:
         self.repository = repository
         self.stop_event = stop
         self.user_id = settings.user_id
+        # Encrypted rooms need the e2e extra (python-olm) and a place for the device's keys.
+        self.store_dir = store_dir
+        self.encrypted = settings.encryption and ENCRYPTION_ENABLED and store_dir is not None
         config = AsyncClientConfig(
-            max_limit_exceeded=0, max_timeouts=0, store_sync_tokens=False, encryption_enabled=False
+            max_limit_exceeded=0,
+            max_timeouts=0,
+            store_sync_tokens=False,
+            encryption_enabled=self.encrypted,
         )
-        self.client = AsyncClient(settings.homeserver, settings.user_id, config=config)
+        self.client = AsyncClient(
+            settings.homeserver,
+            settings.user_id,
+            device_id=settings.device_id or "",
+            store_path=str(store_dir) if self.encrypted else "",
+            config=config,
+        )
         self._choices: dict[str, list[str]] = {}
         self._joined_at: dict[str, int] = {}
         self._sent_events: dict[str, str] = {}
@@ -106,6 +125,8 @@ class MatrixTransport:
             await self.repository.set_value(DEVICE_KEY, device_id)
         if token is None:
             raise ConfigError("set BOT_MATRIX__ACCESS_TOKEN (or BOT_MATRIX__PASSWORD) for Matrix")
+        if self.encrypted and self.store_dir is not None:
+            await asyncio.to_thread(self.store_dir.mkdir, parents=True, exist_ok=True)
         self.client.restore_login(self.user_id, device_id or "", token)
 
     async def run(self) -> None:
@@ -139,6 +160,7 @@ class MatrixTransport:
         # A resumed process knows no room yet: its first sync brings the full state (members,
         # power levels) along with what happened since, or a group would look like a DM.
         full_state = since is not None
+        await self._share_keys()
         if since is None:
             since = await self._skip_backlog()
         while not self.stop_event.is_set():
@@ -160,6 +182,7 @@ class MatrixTransport:
                 since, full_state = response.next_batch, False
                 self._backoff = 1.0
                 await self.repository.set_value(NEXT_BATCH_KEY, since)
+                await self._share_keys()
                 continue
             if getattr(response, "status_code", "") == "M_UNKNOWN_TOKEN":
                 raise ConfigError("the Matrix homeserver rejected BOT_MATRIX__ACCESS_TOKEN")
@@ -210,7 +233,7 @@ class MatrixTransport:
 
     async def _on_member(self, room: MatrixRoom, event: RoomMemberEvent) -> None:
         if event.state_key == self.user_id:
-            if event.membership == "join" and room.encrypted:
+            if event.membership == "join" and room.encrypted and not self.encrypted:
                 await self._say_cannot_read(room.room_id)
             if event.membership in ("leave", "ban"):
                 await self.core.chat_gone(ChatRef(platform=Platform.MATRIX, chat_id=room.room_id))
@@ -221,13 +244,32 @@ class MatrixTransport:
             await self.core.chat_gone(ChatRef(platform=Platform.MATRIX, chat_id=room.room_id))
 
     async def _on_encrypted(self, room: MatrixRoom, event: MegolmEvent) -> None:
-        if event.sender != self.user_id and not self._skipping_backlog:
+        """An encrypted message we hold no key for."""
+        if event.sender == self.user_id or self._skipping_backlog:
+            return
+        if self.encrypted:
+            logger.info("matrix.undecryptable", extra={"room": pseudonym(room.room_id)})
+        else:
             await self._say_cannot_read(room.room_id)
+
+    async def _share_keys(self) -> None:
+        """Keep our device keys published and sessions with the other devices in our rooms."""
+        if not self.encrypted:
+            return
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        if self.client.should_claim_keys:
+            await self.client.keys_claim(self.client.get_users_for_key_claiming())
 
     async def _say_cannot_read(self, room_id: str) -> None:
         text = t(self.core.settings.default_language, "room.encrypted")
         await self.client.room_send(
-            room_id, "m.room.message", {"msgtype": "m.notice", "body": text}
+            room_id,
+            "m.room.message",
+            {"msgtype": "m.notice", "body": text},
+            ignore_unverified_devices=True,
         )
 
     def _is_direct(self, room: MatrixRoom) -> bool:
@@ -300,7 +342,11 @@ class MatrixTransport:
         self, room_id: str, reply: Reply, reply_to: str | None = None, tx_id: str | None = None
     ) -> None:
         response = await self.client.room_send(
-            room_id, "m.room.message", self.content(reply, reply_to), tx_id=tx_id
+            room_id,
+            "m.room.message",
+            self.content(reply, reply_to),
+            tx_id=tx_id,
+            ignore_unverified_devices=True,
         )
         if isinstance(response, ErrorResponse):
             self._raise_for(response)
@@ -322,6 +368,7 @@ class MatrixTransport:
                     room_id,
                     "m.room.message",
                     {"msgtype": "m.file", "body": attachment.filename, "url": upload.content_uri},
+                    ignore_unverified_devices=True,
                 )
 
     @staticmethod
