@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from nio import AsyncClient, AsyncClientConfig, RoomCreateResponse, RoomSendResponse
 from nio.crypto import ENCRYPTION_ENABLED
 from support.synapse import SynapseServer
-from test_matrix import (  # noqa: F401 - people is a fixture
+from test_matrix import (
     People,
     Person,
-    people,
     serving,
     settings_for,
     wait_for_membership,
@@ -27,6 +27,15 @@ ENCRYPTION = {
     "state_key": "",
     "content": {"algorithm": "m.megolm.v1.aes-sha2"},
 }
+
+
+@pytest.fixture
+async def crowd(synapse: SynapseServer) -> AsyncIterator[People]:
+    people = People(synapse)
+    try:
+        yield people
+    finally:
+        await people.close()
 
 
 async def encrypted_person(people: People, synapse: SynapseServer, store: Path) -> Person:
@@ -48,10 +57,10 @@ async def encrypted_person(people: People, synapse: SynapseServer, store: Path) 
 
 
 async def test_encrypted_question_gets_an_encrypted_answer(
-    kb: KnowledgeBase, synapse: SynapseServer, people: People, tmp_path: Path
+    kb: KnowledgeBase, synapse: SynapseServer, crowd: People, tmp_path: Path
 ) -> None:
-    human = await encrypted_person(people, synapse, tmp_path / "human-store")
-    bot = people.register("bot")
+    human = await encrypted_person(crowd, synapse, tmp_path / "human-store")
+    bot = crowd.register("bot")
     async with serving(settings_for(synapse, bot, tmp_path / "bot.sqlite3"), kb):
         created = await human.client.room_create(
             is_direct=True, invite=[bot.user_id], initial_state=[ENCRYPTION]
