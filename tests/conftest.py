@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from support.synapse import SynapseServer, running_or_skip
+from support.telegram_emulator import TelegramEmulator
 
 from bot.config import REPO_ROOT, Settings
 from bot.core import Core
@@ -18,6 +19,19 @@ from bot.store.db import Database
 from bot.store.repositories import Repository
 
 SEEDS = REPO_ROOT.parent / "shared" / "seeds"
+TELEGRAM_TOKEN = "123456:TEST-token-for-the-emulator"
+BOT_NAME = "AdvocacyTestBot"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[TelegramEmulator]:
+    """The Bot API emulator on 127.0.0.1, with the bot account the Telegram tests use."""
+    emu = TelegramEmulator(token=TELEGRAM_TOKEN, bot_username=BOT_NAME)
+    await emu.start()
+    try:
+        yield emu
+    finally:
+        await emu.stop()
 
 
 @pytest.fixture(scope="session")

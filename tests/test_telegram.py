@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import BOT_NAME
+from conftest import TELEGRAM_TOKEN as TOKEN
 from support.telegram_emulator import TelegramEmulator
 
 from bot.alerts.ratelimit import ChatLimits, RateLimiter
@@ -25,9 +27,6 @@ from bot.store.db import Database
 from bot.store.repositories import Repository
 from bot.transports.telegram import TelegramTransport
 
-TOKEN = "123456:TEST-token-for-the-emulator"
-BOT_NAME = "AdvocacyTestBot"
-
 
 @dataclass
 class Running:
@@ -35,16 +34,6 @@ class Running:
     transport: TelegramTransport
     core: Core
     repository: Repository
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[TelegramEmulator]:
-    emu = TelegramEmulator(token=TOKEN, bot_username=BOT_NAME)
-    await emu.start()
-    try:
-        yield emu
-    finally:
-        await emu.stop()
 
 
 async def start_bot(
