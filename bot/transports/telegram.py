@@ -30,6 +30,7 @@ from telegram.error import (
     InvalidToken,
     NetworkError,
     RetryAfter,
+    TelegramError,
     TimedOut,
 )
 from telegram.ext import (
@@ -142,11 +143,15 @@ class TelegramTransport:
         self.username = application.bot.username or ""
         for lang in LANGUAGES:
             commands = [BotCommand(c.name, t(lang, c.help_key)[:256]) for c in COMMANDS if c.menu]
-            await application.bot.set_my_commands(
-                commands,
-                scope=BotCommandScopeDefault(),
-                language_code=None if lang == "en" else lang,
-            )
+            try:
+                await application.bot.set_my_commands(
+                    commands,
+                    scope=BotCommandScopeDefault(),
+                    language_code=None if lang == "en" else lang,
+                )
+            except TelegramError as exc:
+                # The menu is a convenience: a server that refuses it must not stop the bot.
+                logger.warning("telegram.commands_not_set", extra={"error": type(exc).__name__})
 
     async def run(self) -> None:
         """Poll (or serve the webhook) until the stop event is set, then shut down gracefully."""
