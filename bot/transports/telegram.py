@@ -246,7 +246,7 @@ class TelegramTransport:
                     ChatMemberStatus.ADMINISTRATOR,
                     ChatMemberStatus.OWNER,
                 )
-            except (BadRequest, Forbidden, NetworkError):
+            except TelegramError:
                 is_admin = False
         return Incoming(
             chat=ChatRef(platform=Platform.TELEGRAM, chat_id=str(message.chat.id)),
@@ -262,7 +262,7 @@ class TelegramTransport:
         task = asyncio.create_task(self.core.handle(incoming))
         done, _ = await asyncio.wait({task}, timeout=TYPING_AFTER)
         if not done:
-            with contextlib.suppress(NetworkError, Forbidden, BadRequest):
+            with contextlib.suppress(TelegramError):
                 await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
         return await task
 
