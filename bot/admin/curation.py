@@ -144,14 +144,17 @@ class Curation:
         if len(parts) > len(form.fields):
             # The last field may itself contain "|" (a new source given inline).
             parts = [*parts[: len(form.fields) - 1], " | ".join(parts[len(form.fields) - 1 :])]
+        problem: tuple[str, str] | None = None
         for form_field, raw in zip(form.fields, parts, strict=False):
             if not raw and form_field.optional:
                 continue
             try:
                 draft.values[form_field.name] = form_field.parse(raw, self.library)
             except ValueError as exc:
-                draft.asking = form_field.name
-                return self.invalid(draft, form_field.name, str(exc), lang)
+                # Keep the other values: the admin resends only the field that was wrong.
+                problem = problem or (form_field.name, str(exc))
+        if problem is not None:
+            return self.invalid(draft, problem[0], problem[1], lang)
         return await self.next_step(draft, lang)
 
     async def edit_existing(self, incoming: Incoming, entry_id: str, lang: str) -> Reply:

@@ -223,7 +223,10 @@ def build(
                 entry: BaseModel = Fact(
                     id=base.id if base else slug(answer, "fact", taken),
                     topics=[str(values["topic"])],
-                    answer=_localized(answer),
+                    # A kept answer keeps its translations; a changed one is filed anew.
+                    answer=base.answer
+                    if base is not None and answer == base.answer.en
+                    else _localized(answer),
                     sources=[src],
                     evidence=str(values["evidence"]),
                     keywords=Phrases(en=keywords),
