@@ -29,6 +29,9 @@ from bot.search.index import SearchIndex
 from bot.search.normalize import terms
 
 MAX_QUERY_TERMS = 24
+# A word no entry knows counts against every entry, but less than the rarest known word: it is
+# as often a filler ("lodged", "size") as the point of an off-topic question ("weather").
+UNKNOWN_WORD_WEIGHT = 0.7
 
 
 class MatchSettings(BaseModel):
@@ -118,7 +121,7 @@ def match(index: SearchIndex, query: str, settings: MatchSettings | None = None)
     for term in query_terms:
         expansions = expand(index, term)
         if not expansions:
-            total_weight += index.idf(term)
+            total_weight += index.idf(term) * UNKNOWN_WORD_WEIGHT
             continue
         exact = [t for t, similarity in expansions if similarity == 1.0]
         weight = index.idf(exact[0]) if exact else max(index.idf(t) * s for t, s in expansions)

@@ -15,6 +15,8 @@ what which who whom whose when where why how whats whos hows there here not no n
 each every both either neither own same other another more most much many very just also only
 again ever still yet please tell explain know want like say said give show let s t d ll re ve m
 anything something someone somebody way kind sort about really actually exactly
+told get got gets getting make made makes go goes went take took taken put happen happened
+happens mean means meant called call know known thing things out up off ever eventually
 """
 
 _RUSSIAN = """
@@ -34,6 +36,8 @@ _BELARUSIAN = """
 яно яны яго яе іх мне мяне нас вас ім ёй яму быў была было былі быць ёсць будзе будуць можа
 можна трэба скажы скажыце раскажы раскажыце растлумач калі ласка ну чый чыя чыё чые колькі
 усё ўсё усе ўсе увесь уся свой свая свае сваё які якая таксама толькі вельмі
+здарылася адбылося стала стаў зрабіў зрабіла зрабілі сказаў сказалі называецца упершыню
+ўпершыню наогул
 """
 
 _RUSSIAN_LATIN = """
