@@ -37,6 +37,9 @@ class Database:
             "PRAGMA foreign_keys=ON",
             "PRAGMA busy_timeout=5000",
             "PRAGMA synchronous=NORMAL",
+            # Deleted rows (a /forgetme, expired counts) are overwritten, not left in free pages.
+            "PRAGMA secure_delete=ON",
+            "PRAGMA secure_delete=ON",
         ):
             await self._conn.execute(pragma)
         await apply_migrations(self._conn)
@@ -52,6 +55,12 @@ class Database:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def truncate_wal(self) -> None:
+        """Fold the write-ahead log into the database file and empty it, so rows just deleted
+        (zeroed in the file by secure_delete) leave no older copy behind in the log."""
+        async with self._write_lock:
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
