@@ -39,7 +39,6 @@ class Database:
             "PRAGMA synchronous=NORMAL",
             # Deleted rows (a /forgetme, expired counts) are overwritten, not left in free pages.
             "PRAGMA secure_delete=ON",
-            "PRAGMA secure_delete=ON",
         ):
             await self._conn.execute(pragma)
         await apply_migrations(self._conn)

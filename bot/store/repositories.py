@@ -441,8 +441,9 @@ class Repository:
             language = await conn.execute(
                 "DELETE FROM chat_settings WHERE platform = ? AND chat_id = ?", key
             )
-            return {
-                "subscriptions": subscriptions.rowcount,
-                "alerts": alerts.rowcount,
-                "language": language.rowcount,
-            }
+        await self.db.truncate_wal()
+        return {
+            "subscriptions": subscriptions.rowcount,
+            "alerts": alerts.rowcount,
+            "language": language.rowcount,
+        }
