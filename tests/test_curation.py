@@ -152,6 +152,6 @@ async def test_unanswered_shows_wordings_only_and_export_round_trips(
     await say(emu, "/export")
     [document] = (await emu.wait_for("sendDocument", count=before + 1))[-1:]
     [content] = document.files.values()
-    exported = KnowledgeBase.model_validate(parse_file(Path("export.yaml"), content.decode()))
+    exported = KnowledgeBase.model_validate(parse_file(Path("export.yaml"), content.data.decode()))
     assert len(exported.facts) == len(kb.facts)
     assert validate(exported).errors == []
