@@ -7,7 +7,6 @@ secrets in ``/run/secrets`` > ``config/bot.toml`` (or the file named by ``BOT_CO
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -21,7 +20,6 @@ from pydantic_settings import (
 from bot.search.matcher import MatchSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TELEGRAM_TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 
 
 def _config_file() -> Path:

@@ -4,10 +4,10 @@ BotError
 ├── KnowledgeError        a knowledge file or entry is invalid (file, line, entry id, field)
 ├── ConfigError           settings are missing or malformed (one clear line, exit non-zero)
 ├── UserError             the user asked for something we refuse; carries a text key
-│   └── NotAllowed        the user may not do this (answered like an unknown command)
 └── DeliveryError         sending a message failed
     ├── DeliveryDeferred  try again later (rate limit, network error, 5xx)
-    └── RecipientGone     the chat blocked us, left or no longer exists; final
+    ├── RecipientGone     the chat blocked us, left or no longer exists; final
+    └── ChatMoved         the chat has a new id (group -> supergroup)
 """
 
 from __future__ import annotations
@@ -61,10 +61,6 @@ class UserError(BotError):
         self.key = key
         self.params = params
         super().__init__(key)
-
-
-class NotAllowed(UserError):
-    """The sender lacks the role for this command."""
 
 
 class DeliveryError(BotError):

@@ -37,7 +37,3 @@ def t(lang: str, key: str, **params: object) -> str:
     """The text for ``key`` in ``lang`` (English if missing), with ``{name}`` params filled in."""
     text = catalogue(lang).get(key) or catalogue("en").get(key) or key
     return text.format(**params) if params else text
-
-
-def language_or_default(lang: str | None, default: str = "en") -> str:
-    return lang if lang in LANGUAGES else default

@@ -197,10 +197,6 @@ class Event(Frozen):
             Date.fromisoformat(self.date)
         return self
 
-    @property
-    def sort_key(self) -> str:
-        return self.date
-
 
 class KnowledgeBase(Frozen):
     """Every curated entry, as loaded and validated from ``knowledge/``."""

@@ -156,7 +156,3 @@ class SearchIndex:
     def slot_phrases(self, slot: int) -> tuple[str, ...]:
         entry = self._slots[slot]
         return entry.phrases if entry else ()
-
-    def slot_terms(self, slot: int) -> dict[str, float]:
-        entry = self._slots[slot]
-        return entry.term_weights if entry else {}

@@ -92,15 +92,11 @@ def term(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", latin)
 
 
-def is_stopword(word: str) -> bool:
-    return word in STOPWORDS
-
-
 def terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
     """Index terms of a text, in order, stop words dropped unless asked for."""
     out: list[str] = []
     for word in words(text):
-        if not keep_stopwords and is_stopword(word):
+        if not keep_stopwords and word in STOPWORDS:
             continue
         t = term(word)
         if t:
