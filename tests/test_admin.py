@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TELEGRAM_TOKEN as TOKEN
 from support.telegram_emulator import Call, TelegramEmulator
 
 from bot.alerts.delivery import DeliveryWorker
@@ -41,8 +42,6 @@ from bot.store.repositories import Repository
 from bot.texts import t
 from bot.transports.telegram import TelegramTransport
 
-TOKEN = "123456:TEST-token-for-the-admin-tests"
-BOT_NAME = "AdvocacyTestBot"
 ADMIN = 4242
 ADMIN_USERNAME = "curator"
 USER = 1001
@@ -214,12 +213,6 @@ def bot_settings(emulator: TelegramEmulator, database: Path) -> Settings:
         matrix=MatrixSettings(),
         alerts=AlertSettings(telegram_per_second=30.0),
     )
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[TelegramEmulator]:
-    async with TelegramEmulator(token=TOKEN, bot_username=BOT_NAME) as emu:
-        yield emu
 
 
 @pytest.fixture

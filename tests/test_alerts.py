@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from conftest import BOT_NAME
+from conftest import TELEGRAM_TOKEN as TOKEN
 from support.telegram_emulator import BOT_ID, Call, TelegramEmulator
 
 from bot.app import serve
@@ -36,8 +38,6 @@ from bot.knowledge.models import Event, KnowledgeBase
 from bot.store.db import Database
 from bot.store.repositories import Repository
 
-TOKEN = "123456:TEST-token-for-the-alert-tests"
-BOT_NAME = "AdvocacyTestBot"
 TOPIC = "history"
 TOPIC_TITLE = "History, 1994–2019"
 OTHER_TOPIC = "sanctions"
@@ -296,12 +296,6 @@ class Served:
 
     async def subscriptions(self, chat_id: int) -> list[str]:
         return await self.repository.subscriptions(chat(chat_id))
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[TelegramEmulator]:
-    async with TelegramEmulator(token=TOKEN, bot_username=BOT_NAME) as emu:
-        yield emu
 
 
 @pytest.fixture

@@ -23,10 +23,12 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import BOT_NAME
+from conftest import TELEGRAM_TOKEN as TOKEN
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.telegram_emulator import BOT_ID, Call, TelegramEmulator
@@ -41,8 +43,6 @@ from bot.store.repositories import Repository
 from bot.texts import LANGUAGES, t
 from bot.transports.telegram import TelegramTransport
 
-TOKEN = "123456:TEST-token-for-the-fuzz-tests"
-BOT_NAME = "AdvocacyTestBot"
 MAX_EXAMPLES = 60
 HUMANS = (101, 102, 103)
 BOTS = (555001, 555002)
@@ -507,12 +507,6 @@ def check(update: dict[str, Any], calls: list[Call]) -> bool:
 
 
 # -- the bot -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[TelegramEmulator]:
-    async with TelegramEmulator(token=TOKEN, bot_username=BOT_NAME) as emu:
-        yield emu
 
 
 async def test_fuzzed_updates_never_break_the_bot(
