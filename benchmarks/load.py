@@ -121,6 +121,8 @@ async def run(n_users: int, seconds: float, pause: float, rate_limit: bool) -> N
             "BOT_TELEGRAM__POLL_TIMEOUT": "1",
             "BOT_TELEGRAM__RATE_LIMIT": "true" if rate_limit else "false",
             "BOT_DATABASE": str(Path(tmp) / "load.sqlite3"),
+            # The knowledge's vectors as a deployed bot has them after its first start.
+            "BOT_SEARCH__VECTOR_CACHE": str(ROOT / "data" / "vectors.sqlite3"),
             "BOT_LOG_LEVEL": "WARNING",
         }
         bot = await asyncio.create_subprocess_exec(

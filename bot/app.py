@@ -122,13 +122,16 @@ async def build_library(kb: KnowledgeBase, settings: Settings, repository: Repos
     library = Library(kb, settings.search)
     for kind, payload in await repository.runtime_entries():
         library.apply(kind, payload)
+    await library.prepare()
     return library
 
 
 async def library_with_runtime_entries(kb: KnowledgeBase, settings: Settings) -> Library:
     """For one-shot commands: read run-time entries if the database exists, never create it."""
     if not settings.database.exists():
-        return Library(kb, settings.search)
+        library = Library(kb, settings.search)
+        await library.prepare()
+        return library
     async with Database(settings.database) as db:
         return await build_library(kb, settings, Repository(db))
 

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -83,7 +83,7 @@ def reply_json(reply: Reply) -> str:
     return json.dumps(
         {
             "answered": reply.answered,
-            "text": reply.plain_text(),
+            "text": reply.plain_text(numbered_choices=True),
             "fact_id": reply.fact_id,
             "score": reply.score,
             "sources": [s.model_dump() for s in reply.sources],
@@ -94,17 +94,17 @@ def reply_json(reply: Reply) -> str:
     )
 
 
-def run_ask(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> int:
+async def run_ask(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> int:
     from bot.app import library_with_runtime_entries
 
-    core = Core(asyncio.run(library_with_runtime_entries(kb, settings)), settings)
-    questions: Sequence[str]
+    core = Core(await library_with_runtime_entries(kb, settings), settings)
+    questions: Iterable[str]
     if args.question == ["-"]:
-        questions = (line.rstrip("\n") for line in sys.stdin)  # type: ignore[assignment]
+        questions = (line.rstrip("\n") for line in sys.stdin)
     else:
         questions = [" ".join(args.question)]
     for question in questions:
-        reply = core.answer(question[: settings.max_message_chars], args.lang)
+        reply = await core.answer(question[: settings.max_message_chars], args.lang)
         print(
             reply_json(reply) if args.json else reply.plain_text(numbered_choices=True), flush=True
         )
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         texts.preload()
         kb = load_knowledge(settings.knowledge.directory)
         if args.command == "ask":
-            return run_ask(settings, kb, args)
+            return asyncio.run(run_ask(settings, kb, args))
         if args.command == "kb":
             return run_kb(settings, kb, args)
         from bot import app

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -72,6 +72,17 @@ class TelegramSettings(Section):
     @property
     def configured(self) -> bool:
         return self.token is not None and bool(self.token.get_secret_value().strip())
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> TelegramSettings:
+        # Without it anyone who finds the address can post forged updates, an admin's included.
+        secret = self.secret_token.get_secret_value().strip() if self.secret_token else ""
+        if self.webhook_url and not secret:
+            raise ValueError(
+                "webhook mode needs BOT_TELEGRAM__SECRET_TOKEN (telegram.secret_token), "
+                "which Telegram sends with every update"
+            )
+        return self
 
 
 class MatrixSettings(Section):
@@ -144,6 +155,15 @@ class Settings(BaseSettings):
     matrix: MatrixSettings = MatrixSettings()
     alerts: AlertSettings = AlertSettings()
     http: HttpSettings = HttpSettings()
+
+    @model_validator(mode="after")
+    def _vector_cache_beside_database(self) -> Settings:
+        if self.search.vector_cache is None and self.search.embedder != "none":
+            cache = self.database.parent / "vectors.sqlite3"
+            object.__setattr__(
+                self, "search", self.search.model_copy(update={"vector_cache": cache})
+            )
+        return self
 
     @field_validator("admins")
     @classmethod

@@ -117,16 +117,16 @@ class Core:
 
     # -- questions -----------------------------------------------------------------------------
 
-    def answer(self, question: str, lang: str | None = None) -> Reply:
+    async def answer(self, question: str, lang: str | None = None) -> Reply:
         """Answer one question (pure: no counting); the language follows the question if unset."""
         lang = lang or detect(question) or self.settings.default_language
         if not words(question):
             return text_reply(lang, "ask.empty")
-        return answers.answer(self.library, self.library.search(question), lang)
+        return answers.answer(self.library, await self.library.search(question), lang)
 
     async def ask(self, question: str, lang: str) -> Reply:
         with REPLY_SECONDS.time():
-            reply = self.answer(question, lang)
+            reply = await self.answer(question, lang)
         QUESTIONS.labels("answered" if reply.answered else "declined").inc()
         if self.repository is not None and words(question):
             declined = None if reply.answered else " ".join(words(question))
@@ -170,7 +170,7 @@ class Core:
             case "timeline":
                 return [self.timeline(lang, _page_number(args))]
             case "quote":
-                return [self.quote(lang, args)]
+                return [await self.quote(lang, args)]
             case "sources":
                 return [self.sources(lang)]
             case "language":
@@ -272,7 +272,7 @@ class Core:
             choices.append(Choice(label=t(lang, "page.next"), command=f"{command} {page + 1}"))
         return choices
 
-    def quote(self, lang: str, args: str) -> Reply:
+    async def quote(self, lang: str, args: str) -> Reply:
         quotes = self.library.quotes
         if not args:
             choices = [
@@ -287,7 +287,7 @@ class Core:
             )
         if args.strip() in quotes:
             return answers.answer_quote(self.library, quotes[args.strip()], lang)
-        for hit in self.library.search(args).hits:
+        for hit in (await self.library.search(args)).hits:
             if hit.doc_id.startswith(QUOTE_PREFIX) and hit.score >= answers.MIN_SUGGESTION_SCORE:
                 quote = quotes.get(hit.doc_id.removeprefix(QUOTE_PREFIX))
                 if quote:

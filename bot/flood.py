@@ -46,6 +46,14 @@ class FloodGuard:
         bucket.warned = True
         return False
 
+    def has_tokens(self, sender: str) -> bool:
+        """Whether ``check`` would let the sender through now (nothing is consumed)."""
+        bucket = self._buckets.get(sender)
+        if bucket is None:
+            return True
+        now = self.clock.monotonic()
+        return bucket.tokens + (now - bucket.updated) * self.rate >= 1.0
+
     def _forget_full(self, now: float) -> None:
         for sender, bucket in list(self._buckets.items()):
             if bucket.tokens + (now - bucket.updated) * self.rate >= self.capacity:

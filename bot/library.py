@@ -7,9 +7,12 @@ so a search on the event loop sees an entry either fully or not at all.
 
 from __future__ import annotations
 
-from bot.knowledge.models import Event, Fact, KnowledgeBase, Quote, Source, Topic
+from bot.knowledge.models import Event, Fact, KnowledgeBase, Phrases, Quote, Source, Topic
+from bot.search.fusion import DENSE_CANDIDATES, candidates, decide, load_model
 from bot.search.index import Document, SearchIndex
 from bot.search.matcher import MatchResult, MatchSettings, match
+from bot.search.normalize import without_fillers
+from bot.search.semantic import SemanticIndex, passage_vectors
 
 FACT_PREFIX = "fact:"
 QUOTE_PREFIX = "quote:"
@@ -36,6 +39,26 @@ def fact_document(fact: Fact, topics: dict[str, Topic]) -> Document:
         phrases=(*fact.questions.all(), *fact.keywords.all()),
         topics=tuple(fact.topics),
     )
+
+
+def keyword_lists(phrases: Phrases) -> list[str]:
+    """One passage per language: a list of single keywords says little to an embedding model."""
+    return [", ".join(k) for k in (phrases.en, phrases.ru, phrases.be) if k]
+
+
+def fact_passages(fact: Fact) -> tuple[list[str], list[str]]:
+    """What the dense index embeds of a fact: its answers; its phrasings and keyword lists."""
+    answers = [x for x in (fact.answer.en, fact.answer.ru, fact.answer.be) if x]
+    return answers, [*fact.questions.all(), *keyword_lists(fact.keywords)]
+
+
+def quote_passages(quote: Quote) -> tuple[list[str], list[str]]:
+    """What the dense index embeds of a quote: its words and translations; its keyword lists."""
+    translation = quote.translation
+    texts = [quote.text]
+    if translation:
+        texts += [x for x in (translation.ru, translation.be) if x]
+    return texts, keyword_lists(quote.keywords)
 
 
 def quote_document(quote: Quote) -> Document:
@@ -68,25 +91,56 @@ class Library:
         self.quotes: dict[str, Quote] = {}
         self.events: dict[str, Event] = {e.id: e for e in kb.events}
         self.index = SearchIndex()
+        vectors = passage_vectors(self.settings.embedder, self.settings.vector_cache)
+        self.semantic = SemanticIndex(vectors) if vectors is not None else None
         for fact in kb.facts:
             self.put_fact(fact)
         for quote in kb.quotes:
             self.put_quote(quote)
 
-    def search(self, query: str) -> MatchResult:
-        return match(self.index, query, self.settings)
+    async def search(self, query: str) -> MatchResult:
+        """The best entries for a question, and whether the best one answers it."""
+        if self.semantic is None:
+            return match(self.index, query, self.settings)
+        dense, answers = await self.semantic.search(without_fillers(query))
+        nearest = [h.doc_id for h in dense.top(DENSE_CANDIDATES)]
+        lexical = match(self.index, query, self.settings, also=nearest)
+        return decide(candidates(query, lexical, dense, answers, self.describe), load_model())
+
+    async def prepare(self) -> None:
+        """Embed whatever is not embedded yet (at start-up: from the cache if warm)."""
+        if self.semantic is not None:
+            await self.semantic.ready()
+
+    def describe(self, doc_id: str) -> tuple[str, tuple[str, ...]]:
+        """An entry's answer text in every language, and its topics."""
+        if doc_id.startswith(FACT_PREFIX) and (fact := self.facts.get(doc_id[len(FACT_PREFIX) :])):
+            answer = " ".join(x for x in (fact.answer.en, fact.answer.ru, fact.answer.be) if x)
+            return answer, tuple(fact.topics)
+        if doc_id.startswith(QUOTE_PREFIX) and (
+            quote := self.quotes.get(doc_id[len(QUOTE_PREFIX) :])
+        ):
+            return quote.text, tuple(quote.topics)
+        return "", ()
 
     def put_fact(self, fact: Fact) -> None:
         """Add or replace a fact; a retracted fact is kept but no longer found."""
         self.facts[fact.id] = fact
+        doc_id = FACT_PREFIX + fact.id
         if fact.retracted:
-            self.index.remove(FACT_PREFIX + fact.id)
+            self.index.remove(doc_id)
+            if self.semantic is not None:
+                self.semantic.remove(doc_id)
         else:
             self.index.add(fact_document(fact, self.topics))
+            if self.semantic is not None:
+                self.semantic.put(doc_id, *fact_passages(fact))
 
     def put_quote(self, quote: Quote) -> None:
         self.quotes[quote.id] = quote
         self.index.add(quote_document(quote))
+        if self.semantic is not None:
+            self.semantic.put(QUOTE_PREFIX + quote.id, *quote_passages(quote))
 
     def put_source(self, source: Source) -> None:
         self.sources[source.id] = source

@@ -3,6 +3,7 @@ throwaway Synapse homeserver for the whole session."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from bot.store.db import Database
 from bot.store.repositories import Repository
 
 SEEDS = REPO_ROOT.parent / "shared" / "seeds"
+# One cache of the knowledge's passage vectors for every test and every bot process they start,
+# so the model embeds the knowledge once per machine, not once per temporary database.
+os.environ.setdefault("BOT_SEARCH__VECTOR_CACHE", str(REPO_ROOT / "data" / "test-vectors.sqlite3"))
 TELEGRAM_TOKEN = "123456:TEST-token-for-the-emulator"
 BOT_NAME = "AdvocacyTestBot"
 

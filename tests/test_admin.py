@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import TELEGRAM_TOKEN as TOKEN
+from support.environment import child_environment
 from support.telegram_emulator import Call, TelegramEmulator
 
 from bot.alerts.delivery import DeliveryWorker
@@ -353,13 +353,13 @@ async def test_one_shot_addfact_resends_only_the_wrong_field(served: Served) -> 
     assert await served.runtime_entries() == [("fact", FACT_ID)]
 
 
-def translated_fact(kb: KnowledgeBase, core: Core) -> Fact:
+async def translated_fact(kb: KnowledgeBase, core: Core) -> Fact:
     """A curated fact with all three translations that answers its own sample questions."""
     for fact in kb.facts:
         if not (fact.answer.ru and fact.answer.be and fact.questions.en and fact.questions.ru):
             continue
-        en = core.answer(fact.questions.en[0], "en")
-        ru = core.answer(fact.questions.ru[0], "ru")
+        en = await core.answer(fact.questions.en[0], "en")
+        ru = await core.answer(fact.questions.ru[0], "ru")
         if en.fact_id == fact.id and ru.fact_id == fact.id:
             return fact
     raise AssertionError("the knowledge base has no fully translated, self-answering fact")
@@ -368,7 +368,7 @@ def translated_fact(kb: KnowledgeBase, core: Core) -> Fact:
 async def test_editfact_keeps_skipped_fields_and_serves_the_edit(
     served: Served, kb: KnowledgeBase
 ) -> None:
-    fact = translated_fact(kb, served.core)
+    fact = await translated_fact(kb, served.core)
     ru_user, en_user = 2001, 2002
     ru_before = await served.ask(fact.questions.ru[0], user_id=ru_user, language_code="ru")
     assert ru_before.startswith(fact.answer.ru or "")
@@ -644,7 +644,7 @@ async def test_a_crash_before_confirm_leaves_no_record_and_no_draft(
     emulator: TelegramEmulator, tmp_path: Path
 ) -> None:
     database = tmp_path / "crash.sqlite3"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = child_environment()
     env.update(
         BOT_TELEGRAM__TOKEN=TOKEN,
         BOT_TELEGRAM__BASE_URL=emulator.base_url,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import os
 import signal
 import sqlite3
 import sys
@@ -28,6 +27,7 @@ import pytest
 from aiohttp import web
 from conftest import BOT_NAME
 from conftest import TELEGRAM_TOKEN as TOKEN
+from support.environment import child_environment
 from support.telegram_emulator import BOT_ID, Call, TelegramEmulator
 
 from bot.app import serve
@@ -142,7 +142,7 @@ async def equals(value: Awaitable[object], expected: object) -> bool:
 
 async def run_cli(database: Path, *args: str) -> tuple[int, str, str]:
     """``python -m bot ARGS`` on ``database``: exit status, stdout, stderr."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = child_environment()
     env["BOT_DATABASE"] = str(database)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -167,7 +167,7 @@ async def run_cli(database: Path, *args: str) -> tuple[int, str, str]:
 
 def bot_env(emulator: TelegramEmulator, database: Path, **extra: str) -> dict[str, str]:
     """The environment of a bot child process: ours only, none of the caller's BOT_ settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = child_environment()
     env.update(
         BOT_TELEGRAM__TOKEN=emulator.token,
         BOT_TELEGRAM__BASE_URL=emulator.base_url,
@@ -409,7 +409,7 @@ async def test_subscribe_menu_toggles_by_editing_and_commands_change_the_db(
 async def test_in_a_group_only_chat_admins_change_subscriptions(served: Served) -> None:
     emu, group, admin, member = served.emulator, -100200, 42, 43
     emu.set_chat_admins(group, [admin])
-    refused = "In a group, only its admins can change what the group follows."
+    refused = "In a group, only its admins can change its subscriptions, its language or its stored data."
     sent = 0
 
     async def say(text: str, user: int) -> str:

@@ -92,3 +92,52 @@ def test_malformed_telegram_token_is_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "BOT_TELEGRAM__TOKEN is missing or malformed" in proc.stderr
     assert "not a token" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ask_json_text_is_the_whole_reply() -> None:
+    questions = ["When was Belarus excluded from the EU GSP?", "Who won the football world cup?"]
+    proc = run_bot("ask", "--json", "-", stdin="\n".join(questions) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    answered, declined = (json.loads(line) for line in proc.stdout.splitlines())
+    assert answered["answered"] and "2007" in answered["text"]
+    assert declined["answered"] is False and declined["suggestions"]
+    for reply in (answered, declined):
+        # Whatever heading closes the text ("Related:", "You can browse..."), its items follow.
+        assert not reply["text"].rstrip().endswith(":"), reply["text"]
+        for label in reply["suggestions"]:
+            assert label in reply["text"]
+
+
+def test_chat_bare_number_that_is_no_choice_is_not_a_question(tmp_path: Path) -> None:
+    proc = run_bot(
+        "chat", stdin="/sources\n2\n/quit\n", env={"BOT_DATABASE": str(tmp_path / "c.sqlite3")}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Type a question, or pick a number from the list." in proc.stdout
+    assert "Decree No" not in proc.stdout and "1999" not in proc.stdout
+
+
+def test_lexical_only_when_the_embedder_is_off() -> None:
+    proc = run_bot(
+        "ask", "--json", "who ran against lukashenko in 2001", env={"BOT_SEARCH__EMBEDDER": "none"}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Hancharyk" in json.loads(proc.stdout)["text"]
+
+
+def test_unknown_embedder_is_one_clear_line() -> None:
+    proc = run_bot("ask", "x", env={"BOT_SEARCH__EMBEDDER": "gpt-9"})
+    assert proc.returncode == 2
+    assert "search.embedder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_webhook_without_a_secret_token_refuses_to_start(tmp_path: Path) -> None:
+    env = {
+        "BOT_DATABASE": str(tmp_path / "x.sqlite3"),
+        "BOT_TELEGRAM__TOKEN": "123456:ABCDEF",
+        "BOT_TELEGRAM__WEBHOOK_URL": "https://bot.example.org/telegram",
+    }
+    proc = run_bot("run", env=env)
+    assert proc.returncode == 2
+    assert "BOT_TELEGRAM__SECRET_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -117,6 +119,27 @@ def test_no_input_crashes_answering(library: Library, text: str) -> None:
     from bot.config import Settings
 
     core = Core(library, Settings())
-    reply = core.answer(text)
+    reply = asyncio.run(core.answer(text))
     assert reply.paragraphs
     assert reply.kind in (ReplyKind.ANSWER, ReplyKind.DECLINE, ReplyKind.INFO)
+
+
+async def test_in_a_group_only_admins_erase_its_data_or_change_its_language(core: Core) -> None:
+    group = ChatRef(platform=Platform.TELEGRAM, chat_id="-100500")
+
+    def said(text: str, admin: bool) -> Incoming:
+        return Incoming(
+            chat=group, sender_id="8", text=text, is_private=False, is_chat_admin=admin
+        )
+
+    [subscribed] = await core.handle(said("/subscribe all", admin=True))
+    assert subscribed.kind is not ReplyKind.ERROR
+    for command in ("/forgetme", "/forgetme confirm", "/language ru"):
+        [refused] = await core.handle(said(command, admin=False))
+        assert refused.kind is ReplyKind.ERROR and "only its admins" in refused.plain_text()
+    assert core.repository is not None
+    assert await core.repository.subscriptions(group)
+    assert await core.repository.chat_language(group) is None
+    [changed] = await core.handle(said("/language ru", admin=True))
+    assert changed.kind is not ReplyKind.ERROR
+    assert await core.repository.chat_language(group) == "ru"

@@ -52,12 +52,12 @@ def test_both_article_33_claims_kept_with_their_sources(kb: KnowledgeBase) -> No
     assert "Governing Body" in texts and "International Labour Conference" in texts
 
 
-def test_each_fact_finds_itself_by_its_own_phrasings(kb: KnowledgeBase) -> None:
+async def test_each_fact_finds_itself_by_its_own_phrasings(kb: KnowledgeBase) -> None:
     library = Library(kb)
     misses = []
     for fact in kb.facts:
         for question in fact.questions.all():
-            result = library.search(question)
+            result = await library.search(question)
             if not (
                 result.answered and result.best and result.best.doc_id == FACT_PREFIX + fact.id
             ):

@@ -322,7 +322,7 @@ async def test_direct_question_gets_an_html_notice_replying_to_it(
         question = await human.say(room, ARTICLE_33)
         answer = await wait_for_notice(human, room, bot, replying_to(question))
 
-    expected = reference.answer(ARTICLE_33)
+    expected = await reference.answer(ARTICLE_33)
     assert expected.answered
     content = answer.source["content"]
     assert content["msgtype"] == "m.notice"
@@ -345,7 +345,7 @@ async def test_declined_question_then_a_numbered_choice_answers_the_fact(
 ) -> None:
     human = await people.new("human")
     bot = bot_user.user_id
-    expected_decline = reference.answer(OFF_TOPIC)
+    expected_decline = await reference.answer(OFF_TOPIC)
     assert not expected_decline.answered and expected_decline.choices
     first = expected_decline.choices[0]
     assert first.command.startswith("/fact "), f"{OFF_TOPIC!r} should suggest a fact first"
@@ -596,3 +596,27 @@ async def test_bot_leaves_an_emptied_room_and_drops_its_subscriptions(
 
     assert "Subscribed to:" in subscribed.body
     assert sorted(followed) == sorted(t.id for t in kb.topics)
+
+
+async def test_a_room_that_refuses_the_bot_stops_nothing(
+    kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
+) -> None:
+    owner = await people.new("owner")
+    human = await people.new("human")
+    bot = bot_user.user_id
+    async with serving(bot_settings, kb):
+        # The owner lets the bot in, then leaves it no right to speak (power 0 of 50 needed).
+        created = await owner.client.room_create(
+            name=unique("muted"),
+            invite=[bot],
+            power_level_override={"events_default": 50},
+        )
+        assert isinstance(created, RoomCreateResponse), created
+        muted = str(created.room_id)
+        await wait_for_membership(owner, muted, bot, "join")
+        await owner.say(muted, "!help")
+        # The refused reply ends neither the sync nor the bot: another room is still answered.
+        room = await open_direct_room(human, bot)
+        answer = await ask(human, room, bot, ARTICLE_33)
+        assert "Article 33" in answer.body
+    assert owner.notices(muted, bot) == []

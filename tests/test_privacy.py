@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
 import struct
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.environment import child_environment
 from support.telegram_emulator import Call, TelegramEmulator
 
 from bot.config import REPO_ROOT
@@ -86,7 +86,7 @@ def pages_of_wal(blob: bytes, needle: bytes) -> set[int]:
 
 
 def bot_env(emulator: TelegramEmulator, database: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = child_environment()
     env.update(
         BOT_TELEGRAM__TOKEN=TOKEN,
         BOT_TELEGRAM__BASE_URL=emulator.base_url,

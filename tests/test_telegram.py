@@ -328,3 +328,27 @@ async def test_unreachable_homeserver_does_not_stop_telegram(
     finally:
         stop.set()
         assert await asyncio.wait_for(task, 15) == 0
+
+
+async def test_a_flooding_group_member_costs_one_admin_check_and_delays_nobody(
+    bot: Running,
+) -> None:
+    emu = bot.emulator
+    group = -100777
+    emu.set_chat_admins(group, [42], creator=7)
+    for _ in range(300):
+        emu.send_message(
+            "/subscribe all", user_id=43, chat_id=group, chat_type="supergroup", queue=True
+        )
+    emu.send_message("who ran against lukashenko in 2001", user_id=99)
+    [answer] = await emu.wait_for(
+        "sendMessage", timeout=30, predicate=lambda c: c.params.get("chat_id") == 99
+    )
+    assert "Hancharyk" in answer.params["text"]
+    # One question to Telegram about who is admin, however many updates needed the answer.
+    await emu.wait_for("getChatMember")
+    assert len(emu.calls_to("getChatMember")) == 1
+    assert (
+        await bot.repository.subscriptions(ChatRef(platform=Platform.TELEGRAM, chat_id=str(group)))
+        == []
+    )

@@ -153,6 +153,14 @@ class SearchIndex:
         entry = self._slots[slot]
         return (entry.id, entry.topics) if entry else None
 
+    def slot_of(self, doc_id: str) -> int | None:
+        return self._slot_of.get(doc_id)
+
+    def slot_has_any(self, slot: int, candidates: tuple[str, ...]) -> bool:
+        """Whether the document in ``slot`` holds any of the terms."""
+        entry = self._slots[slot]
+        return entry is not None and any(t in entry.term_weights for t in candidates)
+
     def slot_phrases(self, slot: int) -> tuple[str, ...]:
         entry = self._slots[slot]
         return entry.phrases if entry else ()

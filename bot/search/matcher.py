@@ -17,8 +17,11 @@ topic is nearly tied with it; otherwise the result is a decline carrying the clo
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -27,15 +30,19 @@ from rapidfuzz.distance import Levenshtein
 
 from bot.search.index import SearchIndex
 from bot.search.normalize import terms
+from bot.search.stopwords import PLACES
 
 MAX_QUERY_TERMS = 24
 # A word no entry knows counts against every entry, but less than the rarest known word: it is
 # as often a filler ("lodged", "size") as the point of an off-topic question ("weather").
 UNKNOWN_WORD_WEIGHT = 0.7
+PLACE_WEIGHT = 0.25
+PLACE_TERMS = frozenset(t for place in PLACES for t in terms(place))
 
 
 class MatchSettings(BaseModel):
-    """Cut-offs of the matcher; change them only with the eval and benchmark figures quoted."""
+    """Cut-offs of the lexical matcher (used alone with ``embedder = "none"``), the semantic
+    model and where its vectors are cached; change them only with the figures quoted."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -45,6 +52,9 @@ class MatchSettings(BaseModel):
     tie_margin: float = 0.015
     rerank_candidates: int = 20
     coverage_weight: float = 0.7
+    embedder: Literal["e5-small", "none"] = "e5-small"
+    # None: ``vectors.sqlite3`` beside the database (filled in by Settings).
+    vector_cache: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,12 @@ class Hit:
     coverage: float
     phrase: float
     topics: tuple[str, ...] = ()
+    # The largest share of the question's weight held by one word this entry lacks: a rare
+    # name or place the entry never mentions ("yarashuk's sentence") makes it a doubtful answer.
+    missing: float = 0.0
+    # Coverage counting only the question's words some entry knows: chatty words no entry
+    # knows ("install", "boss") lower ``coverage`` but say nothing against this entry.
+    known_coverage: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +125,14 @@ def _expand_cached(
     return tuple(found.items())
 
 
-def match(index: SearchIndex, query: str, settings: MatchSettings | None = None) -> MatchResult:
-    """Score ``query`` against every entry of ``index``."""
+def match(
+    index: SearchIndex,
+    query: str,
+    settings: MatchSettings | None = None,
+    also: Collection[str] = (),
+) -> MatchResult:
+    """Score ``query`` against every entry of ``index``; ``also`` names entries to score even
+    outside the best candidates (those another retriever found)."""
     settings = settings or MatchSettings()
     query_terms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
     if not query_terms or len(index) == 0:
@@ -118,14 +140,19 @@ def match(index: SearchIndex, query: str, settings: MatchSettings | None = None)
 
     scores = np.zeros(index.capacity, dtype=np.float32)
     total_weight = 0.0
+    known: list[tuple[tuple[str, ...], float]] = []
     for term in query_terms:
         expansions = expand(index, term)
         if not expansions:
-            total_weight += index.idf(term) * UNKNOWN_WORD_WEIGHT
+            place = PLACE_WEIGHT if term in PLACE_TERMS else 1.0
+            total_weight += index.idf(term) * UNKNOWN_WORD_WEIGHT * place
             continue
         exact = [t for t, similarity in expansions if similarity == 1.0]
         weight = index.idf(exact[0]) if exact else max(index.idf(t) * s for t, s in expansions)
+        if term in PLACE_TERMS:
+            weight *= PLACE_WEIGHT
         total_weight += weight
+        known.append((tuple(t for t, _ in expansions), weight))
         if len(expansions) == 1:
             slots, field_weights = index.postings(expansions[0][0])
             scores[slots] += field_weights * (expansions[0][1] * weight)
@@ -141,9 +168,11 @@ def match(index: SearchIndex, query: str, settings: MatchSettings | None = None)
     coverage = scores / total_weight
     k = min(settings.rerank_candidates, int(np.count_nonzero(coverage)))
     top = np.argpartition(-coverage, k - 1)[:k] if k < len(coverage) else np.arange(len(coverage))
+    chosen: dict[int, None] = dict.fromkeys(top.tolist())
+    chosen.update(dict.fromkeys(s for s in map(index.slot_of, also) if s is not None))
     query_text = " ".join(query_terms)
     hits: list[Hit] = []
-    for slot in top.tolist():
+    for slot in chosen:
         entry = index.slot_entry(slot)
         if entry is None or coverage[slot] <= 0:
             continue
@@ -157,7 +186,22 @@ def match(index: SearchIndex, query: str, settings: MatchSettings | None = None)
         )
         cov = float(coverage[slot])
         score = settings.coverage_weight * cov + (1 - settings.coverage_weight) * phrase
-        hits.append(Hit(doc_id, round(score, 4), round(cov, 4), round(phrase, 4), topics))
+        missing = max(
+            (w for alternatives, w in known if not index.slot_has_any(slot, alternatives)),
+            default=0.0,
+        )
+        known_weight = sum(w for _, w in known) or 1.0
+        hits.append(
+            Hit(
+                doc_id,
+                round(score, 4),
+                round(cov, 4),
+                round(phrase, 4),
+                topics,
+                round(missing / total_weight, 4),
+                round(float(scores[slot]) / known_weight, 4),
+            )
+        )
     hits.sort(key=lambda h: (-h.score, h.doc_id))
     return MatchResult(tuple(hits), _is_answer(hits, settings))
 

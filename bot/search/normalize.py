@@ -16,7 +16,7 @@ from functools import lru_cache
 import snowballstemmer
 from anyascii import anyascii
 
-from bot.search.stopwords import STOPWORDS
+from bot.search.stopwords import FILLERS, STOPWORDS
 
 MAX_QUERY_CHARS = 1000
 
@@ -107,3 +107,17 @@ def terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
 def normalize(text: str) -> str:
     """The whole text as space-separated index terms (idempotent on its own output)."""
     return " ".join(terms(text, keep_stopwords=True))
+
+
+_FILLER = re.compile(
+    r"(?<![\w-])("
+    + "|".join(sorted(FILLERS, key=len, reverse=True))
+    + r"|калі ласка)(?![\w-])[,.!:;]?",
+    re.IGNORECASE,
+)
+
+
+def without_fillers(text: str) -> str:
+    """The question without greetings and politeness ("hi,", "please", "калі ласка")."""
+    stripped = " ".join(_FILLER.sub(" ", text).split())
+    return stripped or text

@@ -27,13 +27,15 @@ class ConsoleTransport:
         self.stdout = stdout or sys.stdout
         self.chat = ChatRef(platform=Platform.CONSOLE, chat_id="local")
         self._choices: tuple[Choice, ...] = ()
+        self._lang = core.settings.default_language
 
     def _write(self, text: str) -> None:
         self.stdout.write(text)
         self.stdout.flush()
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
-        self._choices = reply.choices or self._choices
+        self._choices = reply.choices
+        self._lang = reply.lang or self._lang
         self._write(reply.plain_text(numbered_choices=True) + "\n\n")
         for attachment in reply.attachments:
             path = Path(attachment.filename).resolve()
@@ -43,11 +45,14 @@ class ConsoleTransport:
     def ready(self) -> bool:
         return True
 
-    def resolve(self, line: str) -> str:
-        """A bare number picks one of the last numbered choices."""
-        if line.isdigit() and 0 < int(line) <= len(self._choices):
+    def resolve(self, line: str) -> str | None:
+        """A bare number picks one of the last numbered choices; any other number is no
+        question (None), so "2" never answers about Decree No. 2."""
+        if not line.isdigit():
+            return line
+        if 0 < int(line) <= len(self._choices):
             return self._choices[int(line) - 1].command
-        return line
+        return None
 
     async def run(self) -> None:
         lang = self.core.settings.default_language
@@ -65,7 +70,11 @@ class ConsoleTransport:
                 return
             if not line:
                 continue
-            for reply in await self.core.handle(self._incoming(self.resolve(line))):
+            command = self.resolve(line)
+            if command is None:
+                self._write(t(self._lang, "console.not_a_choice") + "\n\n")
+                continue
+            for reply in await self.core.handle(self._incoming(command)):
                 await self.send(self.chat, reply)
 
     def _incoming(self, text: str) -> Incoming:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from bot.domain import Paragraph, Reply, Style
@@ -42,18 +43,45 @@ def reply_html(reply: Reply, *, numbered_choices: bool = False) -> str:
     return "\n\n".join(blocks)
 
 
+# A tag, an entity, one space, or up to 100 other characters: a cut falls only between these.
+_TOKEN = re.compile(r"<[^>]*>|&#?\w+;|\s|[^<&\s]{1,100}")
+_OPEN_TAG = re.compile(r"<([a-z]+)[^>]*>")
+
+
+def _after(stack: tuple[tuple[str, str], ...], token: str) -> tuple[tuple[str, str], ...]:
+    """The open tags (name, opening tag) after ``token``."""
+    if token.startswith("</"):
+        return stack[:-1] if stack and stack[-1][0] == token[2:-1] else stack
+    opening = _OPEN_TAG.fullmatch(token)
+    return (*stack, (opening.group(1), token)) if opening else stack
+
+
 def _hard_split(piece: str, limit: int) -> list[str]:
-    """Cut an over-long paragraph at the last line break or space before the limit."""
+    """Cut an over-long paragraph, preferably at a line break or space, never inside a tag or
+    an entity; tags open at a cut are closed there and opened again in the next part."""
     out: list[str] = []
-    while len(piece) > limit:
-        cut = piece.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = piece.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        out.append(piece[:cut])
-        piece = piece[cut:].lstrip()
-    return [*out, piece] if piece else out
+    tokens = _TOKEN.findall(piece)
+    stack: tuple[tuple[str, str], ...] = ()
+    i = 0
+    while i < len(tokens):
+        chunk = "".join(tag for _, tag in stack)
+        state, j = stack, i
+        best: tuple[int, str, tuple[tuple[str, str], ...]] | None = None
+        while j < len(tokens):
+            after = _after(state, tokens[j])
+            closing = "".join(f"</{name}>" for name, _ in reversed(after))
+            if j > i and len(chunk) + len(tokens[j]) + len(closing) > limit:
+                break
+            chunk, state, j = chunk + tokens[j], after, j + 1
+            if tokens[j - 1].isspace():
+                best = (j, chunk, state)
+        if j < len(tokens) and best is not None and len(best[1]) > limit // 2:
+            j, chunk, state = best
+        out.append(chunk.rstrip() + "".join(f"</{name}>" for name, _ in reversed(state)))
+        stack, i = state, j
+        while i < len(tokens) and tokens[i].isspace():
+            i += 1
+    return out
 
 
 def split_message(text: str, limit: int = 4096) -> list[str]:

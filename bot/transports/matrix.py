@@ -42,6 +42,9 @@ from bot.transports.html import reply_html
 
 logger = logging.getLogger(__name__)
 
+REPLY_ATTEMPTS = 5
+MAX_REPLY_WAIT = 30.0
+
 SYNC_TIMEOUT_MS = 30_000
 NEXT_BATCH_KEY = "matrix.next_batch"
 TOKEN_KEY = "matrix.access_token"
@@ -299,6 +302,13 @@ class MatrixTransport:
         return body if mentioned else None
 
     async def _on_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
+        # nio lets an exception in a callback end the whole sync: one bad event must not.
+        try:
+            await self._handle_message(room, event)
+        except Exception:
+            logger.exception("matrix.message_failed")
+
+    async def _handle_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
         if event.sender == self.user_id or self._skipping_backlog:
             return
         if event.server_timestamp < self._joined_at.get(room.room_id, 0):
@@ -321,8 +331,25 @@ class MatrixTransport:
             is_private=self._is_direct(room),
             is_chat_admin=is_admin,
         )
-        for reply in await self.core.handle(incoming):
-            await self._send(room.room_id, reply, reply_to=event.event_id)
+        for n, reply in enumerate(await self.core.handle(incoming)):
+            await self._reply(room.room_id, reply, event.event_id, n)
+
+    async def _reply(self, room_id: str, reply: Reply, event_id: str, n: int) -> None:
+        """Answer in the room; a room that refuses the bot or keeps it waiting too long loses
+        its reply, never the bot. The transaction id is fixed per reply, so a retry after a
+        rate limit cannot post it twice."""
+        tx_id = hashlib.sha256(f"reply:{event_id}:{n}".encode()).hexdigest()[:32]
+        for _ in range(REPLY_ATTEMPTS):
+            try:
+                await self._send(room_id, reply, reply_to=event_id, tx_id=tx_id)
+                return
+            except DeliveryDeferred as exc:
+                logger.warning("matrix.reply_deferred", extra={"error": str(exc)})
+                await asyncio.sleep(min(max(exc.retry_after, 1.0), MAX_REPLY_WAIT))
+            except (RecipientGone, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                logger.warning("matrix.reply_failed", extra={"error": str(exc)})
+                return
+        logger.warning("matrix.reply_dropped", extra={"error": "rate limited"})
 
     # -- outgoing ------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from typing import cast
 from uuid import uuid4
 
@@ -59,6 +60,9 @@ from bot.transports.html import reply_html, split_message
 
 logger = logging.getLogger(__name__)
 
+ADMIN_CACHE_SECONDS = 60.0
+ADMIN_CACHE_SIZE = 10_000
+
 MESSAGE_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
 INLINE_RESULTS = 10
@@ -106,6 +110,8 @@ class TelegramTransport:
         self.settings = settings
         self.stop_event = stop
         self.limiter = limiter
+        self._admin_answers: dict[tuple[int, int], tuple[float, bool]] = {}
+        self._admin_lookups: dict[tuple[int, int], asyncio.Future[bool]] = {}
         builder = (
             ApplicationBuilder()
             .token(settings.token.get_secret_value())
@@ -239,15 +245,10 @@ class TelegramTransport:
         command = parse(text)
         spec = BY_NAME.get(command.name) if command else None
         is_admin = False
-        if not private and spec is not None and spec.role is Role.CHAT_ADMIN:
-            try:
-                member = await self.application.bot.get_chat_member(message.chat.id, user_id)
-                is_admin = member.status in (
-                    ChatMemberStatus.ADMINISTRATOR,
-                    ChatMemberStatus.OWNER,
-                )
-            except TelegramError:
-                is_admin = False
+        # A sender over the flood limit costs no Bot API call: the core will silence them.
+        allowed = self.core.flood.has_tokens(f"{Platform.TELEGRAM.value}:{user_id}")
+        if not private and allowed and spec is not None and spec.role is Role.CHAT_ADMIN:
+            is_admin = await self._is_chat_admin(message.chat.id, user_id)
         return Incoming(
             chat=ChatRef(platform=Platform.TELEGRAM, chat_id=str(message.chat.id)),
             sender_id=str(user_id),
@@ -256,6 +257,34 @@ class TelegramTransport:
             is_chat_admin=is_admin,
             language_hint=language_code,
         )
+
+    async def _is_chat_admin(self, chat_id: int, user_id: int) -> bool:
+        """Asks Telegram once for many simultaneous updates, and remembers the answer for a
+        minute: Telegram allows a group few calls a minute."""
+        key = (chat_id, user_id)
+        cached = self._admin_answers.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        pending = self._admin_lookups.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._ask_chat_admin(chat_id, user_id))
+            self._admin_lookups[key] = pending
+            pending.add_done_callback(lambda _: self._admin_lookups.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _ask_chat_admin(self, chat_id: int, user_id: int) -> bool:
+        try:
+            member = await self.application.bot.get_chat_member(chat_id, user_id)
+        except TelegramError:
+            return False
+        is_admin = member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+        if len(self._admin_answers) >= ADMIN_CACHE_SIZE:
+            self._admin_answers.clear()
+        self._admin_answers[(chat_id, user_id)] = (
+            time.monotonic() + ADMIN_CACHE_SECONDS,
+            is_admin,
+        )
+        return is_admin
 
     async def _handle_with_typing(self, incoming: Incoming, chat_id: int) -> list[Reply]:
         """Show "typing" only if the core takes noticeably long."""
@@ -303,7 +332,8 @@ class TelegramTransport:
         )
         library = self.core.library
         if text.strip():
-            ids = [h.doc_id for h in library.search(text).hits if h.doc_id.startswith(FACT_PREFIX)]
+            hits = (await library.search(text)).hits
+            ids = [h.doc_id for h in hits if h.doc_id.startswith(FACT_PREFIX)]
             facts = [library.facts[i.removeprefix(FACT_PREFIX)] for i in ids]
         else:
             facts = library.live_facts()

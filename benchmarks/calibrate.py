@@ -1,0 +1,188 @@
+"""Refit the answer-or-decline model (``bot/search/decision.json``) and print its figures.
+
+For every question of the tuning sets (the development set, ``tests/questions/regression.yaml``
+and ``tests/questions/independent.yaml``; never the held-out set), each candidate the two
+retrievers propose is labelled right when the reply it would give contains one of the question's
+markers (the grader's rule); every candidate of a question that must be declined is wrong. A
+logistic regression (scikit-learn, only needed here) learns the probability of "right" from the
+candidate's features; the threshold is the one that best balances answering and declining.
+
+    pip install scikit-learn && python benchmarks/calibrate.py [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.config import Settings
+from bot.knowledge.loader import load_knowledge
+from bot.library import Library
+from bot.search.fusion import DENSE_CANDIDATES, FEATURES, MODEL_FILE, Candidate, candidates
+from bot.search.matcher import match
+from bot.search.normalize import without_fillers
+from bot.search.questions import TUNING_SETS, Question, is_right, load_questions
+
+
+async def candidate_sets(
+    library: Library, questions: list[Question]
+) -> list[tuple[Question, list[Candidate], list[bool]]]:
+    assert library.semantic is not None, "calibration needs an embedder"
+    out = []
+    for question in questions:
+        dense, answers = await library.semantic.search(without_fillers(question.text))
+        nearest = [h.doc_id for h in dense.top(DENSE_CANDIDATES)]
+        lexical = match(library.index, question.text, library.settings, also=nearest)
+        scored = candidates(question.text, lexical, dense, answers, library.describe)
+        out.append((question, scored, [is_right(library, question, c.hit.doc_id) for c in scored]))
+    return out
+
+
+Labelled = tuple[Question, list[Candidate], list[bool]]
+
+# Training copies of every question with chat filler added, so that the model learns that such
+# words change nothing. Different words from the robustness test's (bot/search/questions.py),
+# which thus measures whether that carries over.
+AUGMENT = {
+    "en": ("hey {q}", "{q}, thanks", "quick question: {q}", "{q} (in gomel)"),
+    "ru": ("здравствуйте, {q}", "{q}, спасибо", "скажите, {q}", "{q} (в гомеле)"),
+    "be": ("вітаю, {q}", "{q}, дзякуй", "падкажыце, {q}", "{q} (у гомелі)"),
+}
+
+
+def augmented(questions: list[Question]) -> list[Question]:
+    out = []
+    for i, q in enumerate(questions):
+        pattern = AUGMENT[q.lang][i % len(AUGMENT[q.lang])]
+        out.append(replace(q, text=pattern.format(q=q.text), origin=q.origin + "+filler"))
+    return out
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted model: standardisation, logistic regression and the answering threshold."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+    threshold: float
+
+    def best(self, scored: list[Candidate]) -> tuple[int, float]:
+        """Index and probability of the most probable candidate."""
+        x = (np.array([c.features for c in scored]) - self.mean) / self.scale
+        p = 1 / (1 + np.exp(-(x @ self.weights + self.bias)))
+        return int(np.argmax(p)), float(np.max(p))
+
+
+def tops(model: Fitted, sets: list[Labelled]) -> list[tuple[Question, bool, float]]:
+    """Per question: whether the most probable candidate is right, and its probability."""
+    out = []
+    for question, scored, labels in sets:
+        if not scored:
+            out.append((question, False, 0.0))
+            continue
+        best, p = model.best(scored)
+        out.append((question, labels[best], p))
+    return out
+
+
+def rates(results: list[tuple[Question, bool, float]], threshold: float) -> tuple[float, float]:
+    """(answer-top1, decline accuracy) at ``threshold``."""
+    answers = [ok and p >= threshold for q, ok, p in results if q.markers]
+    declines = [p < threshold for q, _, p in results if not q.markers]
+    return sum(answers) / max(len(answers), 1), sum(declines) / max(len(declines), 1)
+
+
+def fit(sets: list[Labelled], c: float) -> Fitted:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([c.features for _, scored, _ in sets for c in scored], dtype=np.float64)
+    y = np.array([label for _, _, labels in sets for label in labels], dtype=np.int64)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    regression = LogisticRegression(C=c, max_iter=1000, class_weight="balanced")
+    regression.fit((x - mean) / scale, y)
+    model = Fitted(mean, scale, regression.coef_[0], float(regression.intercept_[0]), 0.5)
+    results = tops(model, sets)
+    # The threshold that best balances answering and declining over the fitted questions.
+    threshold = max(np.arange(0.05, 0.99, 0.01), key=lambda t: sum(rates(results, t)))
+    return Fitted(mean, scale, model.weights, model.bias, float(threshold))
+
+
+def cross_validated(
+    sets: list[Labelled], c: float, folds: int = 5
+) -> list[tuple[Question, bool, float, float]]:
+    """Every question judged by a model (and threshold) fitted without it."""
+    out = []
+    # A question and its filler copy (appended in the same order) fall in the same fold.
+    originals = sum(not q.origin.endswith("+filler") for q, _, _ in sets)
+    fold_of = [i % originals % folds for i in range(len(sets))]
+    for fold in range(folds):
+        model = fit([s for i, s in enumerate(sets) if fold_of[i] != fold], c)
+        held = [s for i, s in enumerate(sets) if fold_of[i] == fold]
+        out += [(q, ok, p, model.threshold) for q, ok, p in tops(model, held)]
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--write", action="store_true", help=f"write {MODEL_FILE.name}")
+    parser.add_argument("--C", type=float, default=0.1, help="inverse regularisation strength")
+    args = parser.parse_args()
+
+    settings = Settings()
+    library = Library(load_knowledge(settings.knowledge.directory), settings.search)
+    questions = load_questions(*TUNING_SETS)
+    questions += augmented(questions)
+    sets = asyncio.run(candidate_sets(library, questions))
+    model = fit(sets, args.C)
+    results = tops(model, sets)
+    ranked = sum(ok for q, ok, _ in results if q.markers) / sum(bool(q.markers) for q in questions)
+    print(f"tuning sets: {len(questions)} questions; best candidate right: {ranked:.3f}")
+    answered, declined = rates(results, model.threshold)
+    print(
+        f"fitted, threshold {model.threshold:.2f}: answer-top1 {answered:.3f}, decline {declined:.3f}"
+    )
+    checked = cross_validated(sets, args.C)
+    for origin in [None, *dict.fromkeys(q.origin for q in questions)]:
+        chosen = [r for r in checked if origin in (None, r[0].origin)]
+        answers = [ok and p >= t for q, ok, p, t in chosen if q.markers]
+        declines = [p < t for q, _, p, t in chosen if not q.markers]
+        print(
+            f"  5-fold cross-validated {origin or 'all'}: "
+            f"answer-top1 {sum(answers) / max(len(answers), 1):.3f}, "
+            f"decline {sum(declines) / max(len(declines), 1):.3f}"
+        )
+    for name, weight in zip(FEATURES, model.weights, strict=True):
+        print(f"  {name:>15} {weight:+.3f}")
+    if args.write:
+        MODEL_FILE.write_text(
+            json.dumps(
+                {
+                    "features": list(FEATURES),
+                    "weights": [round(float(w), 5) for w in model.weights],
+                    "bias": round(model.bias, 5),
+                    "mean": [round(float(v), 5) for v in model.mean],
+                    "scale": [round(float(v), 5) for v in model.scale],
+                    "threshold": round(model.threshold, 3),
+                    "fitted_on": [p.name for p in TUNING_SETS],
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        print(f"wrote {MODEL_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

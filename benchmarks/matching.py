@@ -1,0 +1,147 @@
+"""Matching quality and cost: every question set per language, robustness, and the cost of a
+question beside one multilingual-e5-small embedding. Prints figures; asserts nothing.
+
+For each set (the development set, our regression and independent sets, and the held-out set
+nobody tunes on) it prints answer-top1 (answered, and the reply holds a marker) and decline
+accuracy per language, for the fused matcher and for the lexical matcher alone
+(``search.embedder = "none"``). Then the share of robustness variants that keep their answer,
+the cost per question in ``ask --json -`` batch mode, start-up time and peak memory.
+
+    python benchmarks/matching.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.config import REPO_ROOT, Settings
+from bot.knowledge.loader import load_knowledge
+from bot.library import Library
+from bot.search.embedder import load_embedder
+from bot.search.questions import (
+    HELD_OUT_SET,
+    TUNING_SETS,
+    Question,
+    is_right,
+    load_questions,
+    variants,
+)
+
+LANGS = ("en", "ru", "be")
+
+
+async def grade(library: Library, questions: list[Question]) -> dict[str, tuple[float, float]]:
+    """Per language: (answer-top1, decline accuracy)."""
+    tallies = {lang: [0, 0, 0, 0] for lang in LANGS}
+    for q in questions:
+        result = await library.search(q.text)
+        tally = tallies[q.lang]
+        if q.markers:
+            tally[1] += 1
+            best = result.best
+            tally[0] += bool(result.answered and best and is_right(library, q, best.doc_id))
+        else:
+            tally[3] += 1
+            tally[2] += not result.answered
+    return {
+        lang: (a / max(n, 1), d / max(m, 1)) for lang, (a, n, d, m) in tallies.items() if n + m
+    }
+
+
+async def robustness(library: Library, questions: list[Question]) -> tuple[float, int]:
+    kept = total = 0
+    for q in questions:
+        if not q.markers:
+            continue
+        result = await library.search(q.text)
+        best = result.best
+        if not (result.answered and best and is_right(library, q, best.doc_id)):
+            continue
+        for variant in variants(q):
+            again = await library.search(variant)
+            total += 1
+            kept += bool(again.answered and again.best and again.best.doc_id == best.doc_id)
+    return kept / max(total, 1), total
+
+
+def batch_seconds(questions: list[str]) -> tuple[float, float]:
+    """Wall time of one ``ask --json -`` process over ``questions``, and its peak RSS in MB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--json", "-"],
+        input="\n".join(questions) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+        env=os.environ,
+    )
+    elapsed = time.perf_counter() - start
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    return elapsed, peak
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI)")
+    args = parser.parse_args()
+    settings = Settings()
+    kb = load_knowledge(settings.knowledge.directory)
+    sets = {path.stem: load_questions(path) for path in (*TUNING_SETS, HELD_OUT_SET)}
+    libraries = {
+        "fused": Library(kb, settings.search),
+        "lexical only": Library(kb, settings.search.model_copy(update={"embedder": "none"})),
+    }
+
+    async def figures() -> None:
+        for library in libraries.values():
+            await library.prepare()
+        print("matching: answer-top1 / decline per language (held-out: never tuned on)")
+        for name, questions in sets.items():
+            for label, library in libraries.items():
+                by_lang = await grade(library, questions)
+                cells = ", ".join(f"{lang} {a:.2f}/{d:.2f}" for lang, (a, d) in by_lang.items())
+                print(f"  {name:<14} {label:<13} {cells}")
+        share, total = await robustness(libraries["fused"], [q for s in sets.values() for q in s])
+        print(
+            f"robustness: {share:.1%} of {total} variants (greeting, please, city) keep the answer"
+        )
+
+    asyncio.run(figures())
+
+    embedder = load_embedder(settings.search.embedder)
+    if embedder is None:
+        return 0
+    questions = [q.text for s in sets.values() for q in s]
+    embedder.encode_queries(questions[:5])
+    start = time.perf_counter()
+    for q in questions:
+        embedder.encode_queries([q])
+    one_embedding = (time.perf_counter() - start) / len(questions) * 1000
+    small, peak_small = batch_seconds(questions[:10])
+    large, peak_large = batch_seconds(questions)
+    per_question = (large - small) / (len(questions) - 10) * 1000
+    repeats = 1 if args.quick else 5
+    startup = min(batch_seconds(["x"])[0] for _ in range(repeats))
+    print(
+        f"cost: {per_question:.1f} ms per question in `ask --json -` batch mode, "
+        f"{one_embedding:.1f} ms for one e5-small query embedding in this run "
+        f"(x{per_question / one_embedding:.2f}); "
+        f"start-up of `ask` with a warm cache {startup:.2f} s; "
+        f"peak RSS of the ask process {max(peak_small, peak_large):.0f} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

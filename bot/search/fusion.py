@@ -1,0 +1,206 @@
+"""One decision from two retrievers: the lexical matcher and the dense (semantic) one.
+
+Every candidate either retriever ranks near the top is described by a few features (its dense
+similarity and margin, its lexical score, coverage and margin, whether both retrievers put it
+first, the weight of question words it lacks, whether the question's type fits its answer). A
+logistic model turns them into the probability that the candidate is the right answer; the most
+probable candidate is the answer when that probability clears the model's threshold, otherwise
+the question is declined and the candidates become suggestions.
+
+The coefficients are data (``decision.json``), refitted by ``benchmarks/calibrate.py`` on the
+development, regression and independent question sets, never on the held-out set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+
+from bot.search.dense import DenseScores
+from bot.search.matcher import Hit, MatchResult
+
+MODEL_FILE = Path(__file__).with_name("decision.json")
+DENSE_CANDIDATES = 20
+
+FEATURES = (
+    "dense",
+    "dense_margin",
+    "dense_z",
+    "answer",
+    "answer_margin",
+    "lexical",
+    "coverage",
+    "known_coverage",
+    "phrase",
+    "lexical_margin",
+    "missing",
+    "agree",
+    "dense_rank",
+    "lexical_rank",
+    "type_mismatch",
+    "quote",
+)
+
+_WHEN = re.compile(
+    r"\b(when|what year|which year|what date|когда|в каком году|какого числа|калі|у якім годзе|"
+    r"kogda|v kakom godu)\b",
+    re.IGNORECASE,
+)
+_COUNT = re.compile(
+    r"\b(how many|how much|how long|сколько|колькі|skolko|skol'ko)\b", re.IGNORECASE
+)
+_YEAR_OR_DATE = re.compile(
+    r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|june|july|august|september|october|"
+    r"november|december|январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|"
+    r"декабр|студзен|лют|сакавік|красавік|травен|чэрвен|ліпен|жнівен|верасн|кастрычнік|"
+    r"лістапад|снежн)",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|dozen|decade|once|"
+    r"один|два|три|четыре|пять|шесть|десят|дюжин|адзін|тры|чатыры|шэсць|дзесят|тузін|"
+    r"раз)",
+    re.IGNORECASE,
+)
+
+
+_DAY = re.compile(
+    r"\b(what date|which date|which day|what day|exact date|какого числа|какая дата|"
+    r"якога чысла|якая дата|kakogo chisla)\b",
+    re.IGNORECASE,
+)
+_DAY_OF_MONTH = re.compile(r"\b\d{1,2}(st|nd|rd|th)?\s+[^\W\d_]{3,}|[^\W\d_]{3,}\s+\d{1,2}\b")
+_PERCENT_ASKED = re.compile(r"%|\b(percent|per cent|процент|працэнт|protsent)", re.IGNORECASE)
+_PERCENT_STATED = re.compile(r"%|\b(percent|per cent|процент|працэнт)", re.IGNORECASE)
+_PLEASE_BE = re.compile(r"\bкалі\s+ласка\b", re.IGNORECASE)  # "please", not "when"
+
+
+def type_mismatch(question: str, answer: str) -> bool:
+    """The question asks for a kind of thing the answer does not state: a 'when' and no year
+    or month, a 'how many' and no number, a day and no day of a month, a share and no percent."""
+    question = _PLEASE_BE.sub(" ", question)
+    if _DAY.search(question) and not _DAY_OF_MONTH.search(answer):
+        return True
+    if _PERCENT_ASKED.search(question) and not _PERCENT_STATED.search(answer):
+        return True
+    if _WHEN.search(question) and not _YEAR_OR_DATE.search(answer):
+        return True
+    return bool(_COUNT.search(question) and not _NUMBER.search(answer))
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionModel:
+    """Logistic regression over standardised features, and the probability that answers."""
+
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    threshold: float
+
+    def probability(self, features: tuple[float, ...]) -> float:
+        z = self.bias + sum(
+            w * (x - m) / s
+            for w, x, m, s in zip(self.weights, features, self.mean, self.scale, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+
+@cache
+def load_model(path: Path = MODEL_FILE) -> DecisionModel:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if tuple(data["features"]) != FEATURES:
+        raise ValueError(f"{path}: features {data['features']} are not {FEATURES}")
+    return DecisionModel(
+        weights=tuple(data["weights"]),
+        bias=float(data["bias"]),
+        mean=tuple(data["mean"]),
+        scale=tuple(data["scale"]),
+        threshold=float(data["threshold"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One candidate entry with the features the decision model reads."""
+
+    hit: Hit
+    features: tuple[float, ...]
+
+
+def candidates(
+    question: str,
+    lexical: MatchResult,
+    dense: DenseScores,
+    answers: DenseScores,
+    describe: Callable[[str], tuple[str, tuple[str, ...]]],
+) -> list[Candidate]:
+    """Features of every entry either retriever ranks near the top.
+
+    ``describe`` gives a candidate's answer text (for the type check) and its topics.
+    """
+    dense_top = dense.top(DENSE_CANDIDATES)
+    lexical_hits = {h.doc_id: h for h in lexical.hits}
+    ids = list(dict.fromkeys([h.doc_id for h in lexical.hits] + [h.doc_id for h in dense_top]))
+    if not ids:
+        return []
+    similarities = {doc_id: dense.of(doc_id) or 0.0 for doc_id in ids}
+    top_values = [h.similarity for h in dense_top] or [0.0]
+    mean = sum(top_values) / len(top_values)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in top_values) / len(top_values)) + 1e-3
+    ranked_dense = sorted(similarities.values(), reverse=True)
+    answer_similarities = {doc_id: answers.of(doc_id) or 0.0 for doc_id in ids}
+    ranked_answers = sorted(answer_similarities.values(), reverse=True)
+    ranked_lexical = sorted((h.score for h in lexical.hits), reverse=True)
+    lexical_best = lexical.hits[0].doc_id if lexical.hits else None
+    dense_best = dense_top[0].doc_id if dense_top else None
+    out: list[Candidate] = []
+    for doc_id in ids:
+        similarity = similarities[doc_id]
+        answer_text, topics = describe(doc_id)
+        hit = lexical_hits.get(doc_id) or Hit(doc_id, 0.0, 0.0, 0.0, topics, missing=1.0)
+        other_dense = _best_other(ranked_dense, similarity)
+        other_lexical = _best_other(ranked_lexical, hit.score)
+        features = (
+            similarity,
+            similarity - other_dense,
+            (similarity - mean) / spread,
+            answer_similarities[doc_id],
+            answer_similarities[doc_id] - _best_other(ranked_answers, answer_similarities[doc_id]),
+            hit.score,
+            hit.coverage,
+            hit.known_coverage,
+            hit.phrase,
+            hit.score - other_lexical,
+            hit.missing,
+            float(doc_id == lexical_best == dense_best),
+            1.0 / (1 + ranked_dense.index(similarity)),
+            1.0 / (1 + ranked_lexical.index(hit.score)) if doc_id in lexical_hits else 0.0,
+            float(type_mismatch(question, answer_text)),
+            float(not doc_id.startswith("fact:")),
+        )
+        out.append(Candidate(hit, features))
+    return out
+
+
+def _best_other(ranked: list[float], value: float) -> float:
+    """The best value in ``ranked`` (descending) other than one occurrence of ``value``."""
+    if not ranked:
+        return 0.0
+    if ranked[0] == value:
+        return ranked[1] if len(ranked) > 1 else 0.0
+    return ranked[0]
+
+
+def decide(scored: list[Candidate], model: DecisionModel) -> MatchResult:
+    """Rank candidates by the model's probability; answer with the best if it clears the bar."""
+    ranked = sorted(
+        (replace(c.hit, score=round(model.probability(c.features), 4)) for c in scored),
+        key=lambda h: (-h.score, h.doc_id),
+    )
+    return MatchResult(tuple(ranked), bool(ranked) and ranked[0].score >= model.threshold)

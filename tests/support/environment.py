@@ -1,0 +1,15 @@
+"""The environment of a bot child process the tests start."""
+
+from __future__ import annotations
+
+import os
+
+SHARED = ("BOT_SEARCH__VECTOR_CACHE",)
+
+
+def child_environment(**settings: str) -> dict[str, str]:
+    """Ours only: none of the caller's BOT_ settings but the shared vector cache (so a child
+    does not embed the whole knowledge base again), plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") or k in SHARED}
+    env.update(settings)
+    return env

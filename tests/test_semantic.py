@@ -1,0 +1,144 @@
+"""Semantic matching: the dense retriever beside the lexical one, its cache and its decisions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bot.knowledge.models import Fact, KnowledgeBase
+from bot.library import FACT_PREFIX, Library
+from bot.search.embedder import Vectors, load_embedder
+from bot.search.fusion import type_mismatch
+from bot.search.matcher import MatchSettings
+from bot.search.vectors import PassageVectors, VectorCache
+
+
+class CountingEmbedder:
+    """The real model, counting the passages it is asked to embed."""
+
+    def __init__(self) -> None:
+        model = load_embedder("e5-small")
+        assert model is not None
+        self.model = model
+        self.passages = 0
+
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    @property
+    def dimensions(self) -> int:
+        return self.model.dimensions
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        return self.model.encode_queries(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
+        self.passages += len(texts)
+        return self.model.encode_passages(texts)
+
+
+@pytest.mark.parametrize(
+    ("question", "fact_id"),
+    [
+        ("when did belarus lose GSP", "gsp-exclusion-2007"),
+        ("which trade union boss challenged lukashenko", "election-2001-hancharyk"),
+        ("how did the government crush the strike", "strike-1995-suppressed"),
+        ("hi! who was arrested in 2022 in minsk, please", "detentions-2022"),
+    ],
+)
+async def test_questions_in_own_words_are_answered(
+    library: Library, question: str, fact_id: str
+) -> None:
+    result = await library.search(question)
+    assert result.answered and result.best is not None
+    assert result.best.doc_id == FACT_PREFIX + fact_id
+
+
+async def test_article_33_question_is_not_answered_with_myanmar(library: Library) -> None:
+    result = await library.search("why did the ILO use article 33 against belarus")
+    assert result.best is not None and result.best.doc_id != FACT_PREFIX + "myanmar-2000"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What's the weather in Minsk tomorrow?", "Как приготовить драники?", "asdfgh qwerty"],
+)
+async def test_off_topic_still_declined(library: Library, question: str) -> None:
+    assert not (await library.search(question)).answered
+
+
+async def test_restart_reembeds_nothing_unchanged(kb: KnowledgeBase, tmp_path: Path) -> None:
+    cache = tmp_path / "vectors.sqlite3"
+    texts = ["Decree No. 2 of 26 January 1999", "Декрет № 2", "Case No. 1849"]
+    first = CountingEmbedder()
+    before = PassageVectors(first, VectorCache(cache)).vectors(texts)
+    assert first.passages == 3
+    # A new process: an empty memory, the same file.
+    second = CountingEmbedder()
+    after = PassageVectors(second, VectorCache(cache)).vectors([*texts, "Case No. 1885"])
+    assert second.passages == 1
+    for key, vector in before.items():
+        assert float(vector @ after[key]) > 0.999  # float16 on disk
+
+
+async def test_unreadable_cache_is_a_miss_not_a_failure(tmp_path: Path) -> None:
+    cache = tmp_path / "vectors.sqlite3"
+    cache.write_bytes(b"this is not a database" * 100)
+    embedder = CountingEmbedder()
+    vectors = PassageVectors(embedder, VectorCache(cache)).vectors(["Belaruskali"])
+    assert embedder.passages == 1 and len(vectors) == 1
+
+
+async def test_added_fact_is_found_semantically_at_once(kb: KnowledgeBase) -> None:
+    library = Library(kb, MatchSettings())
+    await library.prepare()
+    fact = Fact.model_validate(
+        {
+            "id": "choir-congress",
+            "topics": ["history"],
+            "answer": {"en": "The union's choir sang at its founding congress in Hrodna."},
+            "sources": [kb.sources[0].id],
+            "evidence": "x",
+            "keywords": {"en": ["choir"]},
+        }
+    )
+    library.put_fact(fact)
+    assert library.semantic is not None and library.semantic.pending == 1
+    question = "did the workers' chorus sing at the founding conference"
+    dense, _ = await library.semantic.search(question)
+    assert dense.top(1)[0].doc_id == FACT_PREFIX + "choir-congress"
+    library.put_fact(fact.model_copy(update={"retracted": True}))
+    dense, _ = await library.semantic.search(question)
+    assert FACT_PREFIX + "choir-congress" not in {h.doc_id for h in dense.top(len(library.facts))}
+
+
+async def test_embedding_never_blocks_the_event_loop(library: Library) -> None:
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await library.search("Article 33 " * 300)  # a long question: a slow embedding
+    done.set()
+    await task
+    assert ticks > 1
+
+
+def test_question_type_must_fit_the_answer() -> None:
+    assert type_mismatch("when was he born", "He led the federation of trade unions.")
+    assert not type_mismatch("когда его избрали", "В 1994 году.")
+    assert type_mismatch("how many members today", "It was liquidated.")
+    assert not type_mismatch("колькі сяброў", "каля 4000 сяброў")
+    assert not type_mismatch("who is Kozik", "A deputy head of the administration.")
+    assert type_mismatch("какого числа это было", "В ноябре 2022 года.")
+    assert not type_mismatch("exact date of the decree", "Decree No. 2 of 26 January 1999")
+    assert type_mismatch("what % of the vote did he get", "He was elected in 1994.")
