@@ -39,8 +39,10 @@ from bot.search.questions import (
 LANGS = ("en", "ru", "be")
 
 
-async def grade(library: Library, questions: list[Question]) -> dict[str, tuple[float, float]]:
-    """Per language: (answer-top1, decline accuracy)."""
+async def grade(
+    library: Library, questions: list[Question]
+) -> dict[str, tuple[float | None, float | None]]:
+    """Per language: (answer-top1, decline accuracy); None where the set has no such question."""
     tallies = {lang: [0, 0, 0, 0] for lang in LANGS}
     for q in questions:
         result = await library.search(q.text)
@@ -53,8 +55,14 @@ async def grade(library: Library, questions: list[Question]) -> dict[str, tuple[
             tally[3] += 1
             tally[2] += not result.answered
     return {
-        lang: (a / max(n, 1), d / max(m, 1)) for lang, (a, n, d, m) in tallies.items() if n + m
+        lang: (a / n if n else None, d / m if m else None)
+        for lang, (a, n, d, m) in tallies.items()
+        if n + m
     }
+
+
+def cell(value: float | None) -> str:
+    return "  - " if value is None else f"{value:.2f}"
 
 
 async def robustness(library: Library, questions: list[Question]) -> tuple[float, int]:
@@ -110,7 +118,9 @@ def main() -> int:
         for name, questions in sets.items():
             for label, library in libraries.items():
                 by_lang = await grade(library, questions)
-                cells = ", ".join(f"{lang} {a:.2f}/{d:.2f}" for lang, (a, d) in by_lang.items())
+                cells = ", ".join(
+                    f"{lang} {cell(a)}/{cell(d)}" for lang, (a, d) in by_lang.items()
+                )
                 print(f"  {name:<14} {label:<13} {cells}")
         share, total = await robustness(libraries["fused"], [q for s in sets.values() for q in s])
         print(

@@ -11,16 +11,14 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from bot import logs, texts
-from bot.config import Settings
+from bot.config import REPO_ROOT, Settings
 from bot.core import Core
 from bot.domain import Reply
 from bot.errors import ConfigError, KnowledgeError
 from bot.knowledge.loader import load_knowledge
 from bot.knowledge.models import KnowledgeBase
-from bot.knowledge.validate import stats, validate
+from bot.knowledge.validate import source_text_path, stats, validate
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     kb_validate = kb_sub.add_parser(
         "validate", help="check schema, ids, references, verbatim excerpts"
     )
-    kb_validate.add_argument("--seeds", type=Path, help="directory of the source texts")
+    texts_source = kb_validate.add_mutually_exclusive_group()
+    texts_source.add_argument("--seeds", type=Path, help="directory of the source texts")
+    texts_source.add_argument(
+        "--no-source-texts",
+        action="store_true",
+        help="skip the verbatim and sha256 checks against the source texts",
+    )
     kb_validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
     kb_sub.add_parser("stats", help="counts per kind, topic and language")
+    kb_sub.add_parser(
+        "vectors", help="rewrite the vectors of the knowledge's texts that ship with the package"
+    )
     kb_export = kb_sub.add_parser(
         "export", help="write the knowledge (files + run-time additions) as YAML"
     )
@@ -71,12 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+    """Settings from the environment and config file; a bad one raises ConfigError (one line)."""
+    return Settings.from_environment()
 
 
 def reply_json(reply: Reply) -> str:
@@ -111,20 +114,78 @@ async def run_ask(settings: Settings, kb: KnowledgeBase, args: argparse.Namespac
     return 0
 
 
+def _seeds_dir(settings: Settings, args: argparse.Namespace) -> Path | None:
+    """--seeds as given, else the configured directory (a relative one from here or the repo)."""
+    if args.seeds is not None:
+        return Path(args.seeds)
+    seeds = settings.knowledge.seeds_dir
+    if seeds is not None and not seeds.is_absolute() and not seeds.exists():
+        beside_code = REPO_ROOT / seeds
+        return beside_code if beside_code.exists() else seeds
+    return seeds
+
+
+def write_knowledge_vectors(settings: Settings, kb: KnowledgeBase) -> int:
+    """The vectors of every curated text, into the file the package ships."""
+    from bot.library import fact_passages, quote_passages
+    from bot.search.semantic import passage_vectors
+    from bot.search.vectors import SHIPPED, write_shipped
+
+    vectors = passage_vectors(settings.search.embedder, settings.search.vector_cache)
+    if vectors is None:
+        print("error: search.embedder is 'none': there are no vectors to write", file=sys.stderr)
+        return 2
+    texts = [
+        text
+        for passages in [
+            *(fact_passages(f) for f in kb.facts if not f.retracted),
+            *(quote_passages(q) for q in kb.quotes),
+        ]
+        for group in passages
+        for text in group
+    ]
+    write_shipped(SHIPPED, vectors.embedder.model_id, vectors.vectors(texts))
+    print(f"wrote the vectors of {len(set(texts))} texts to {SHIPPED}")
+    return 0
+
+
 def run_kb(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    if args.kb_command == "vectors":
+        return write_knowledge_vectors(settings, kb)
     if args.kb_command == "validate":
-        seeds = args.seeds or settings.knowledge.seeds_dir
-        report = validate(kb, seeds if seeds and seeds.is_dir() else None)
+        seeds = None if args.no_source_texts else _seeds_dir(settings, args)
+        if not args.no_source_texts and (
+            seeds is None
+            or not seeds.is_dir()
+            or not any(source_text_path(s, seeds) for s in kb.sources)
+        ):
+            if seeds is None:
+                where = "no directory configured"
+            elif not seeds.is_dir():
+                where = f"no directory {str(seeds)!r}"
+            else:
+                where = f"none of them in {str(seeds)!r}"
+            print(
+                f"error: source texts not found ({where}); give their directory with --seeds DIR, "
+                "or skip the verbatim checks with --no-source-texts",
+                file=sys.stderr,
+            )
+            return 2
+        report = validate(kb, seeds)
         for warning in report.warnings:
             print(f"warning: {warning}")
         for error in report.errors:
             print(f"error: {error}")
         counts = stats(kb)["kinds"]
+        checked = (
+            "verbatim checks SKIPPED (--no-source-texts)"
+            if seeds is None
+            else f"{report.checked_excerpts} excerpts checked verbatim"
+        )
         print(
             f"{'OK' if report.ok else 'FAILED'}: "
             + ", ".join(f"{n} {kind}" for kind, n in counts.items())
-            + f"; {report.checked_excerpts} excerpts checked verbatim, "
-            f"{len(report.errors)} errors, {len(report.warnings)} warnings"
+            + f"; {checked}, {len(report.errors)} errors, {len(report.warnings)} warnings"
         )
         return 0 if report.ok and not (args.strict and report.warnings) else 1
     if args.kb_command == "stats":
@@ -134,10 +195,19 @@ def run_kb(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> i
                 print(f"  {name:<28}{n:>6}")
         return 0
     from bot.app import library_with_runtime_entries
-    from bot.knowledge.export import export_knowledge
+    from bot.knowledge.export import ExportRefused, export_knowledge, make_export_dir
 
-    library = asyncio.run(library_with_runtime_entries(kb, settings))
-    written = export_knowledge(library.snapshot(), args.directory)
+    try:
+        # Checked and created before the database is opened; checked again (without following
+        # links) on writing.
+        make_export_dir(args.directory, settings.knowledge.directory)
+        library = asyncio.run(library_with_runtime_entries(kb, settings))
+        written = export_knowledge(
+            library.snapshot(), args.directory, settings.knowledge.directory
+        )
+    except ExportRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {len(written)} files to {args.directory}")
     return 0
 

@@ -6,24 +6,66 @@ secrets in ``/run/secrets`` > ``config/bot.toml`` (or the file named by ``BOT_CO
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
+from bot.errors import ConfigError
+from bot.logs import LEVELS
 from bot.search.matcher import MatchSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+DEFAULT_CONFIG = Path("config/bot.toml")
+_TOML_WHERE = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
 def _config_file() -> Path:
-    return Path(os.environ.get("BOT_CONFIG", "config/bot.toml"))
+    return Path(os.environ.get("BOT_CONFIG") or DEFAULT_CONFIG)
+
+
+def _toml_source(settings_cls: type[BaseSettings]) -> TomlConfigSettingsSource:
+    """The config file as a settings source; a file named by BOT_CONFIG must exist and parse."""
+    named = bool(os.environ.get("BOT_CONFIG"))
+    path = _existing(_config_file())
+    if path.is_dir():
+        raise ConfigError(f"BOT_CONFIG: the config file {path} is a directory")
+    if named and not path.is_file():
+        raise ConfigError(f"BOT_CONFIG: there is no config file {path}")
+    try:
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except tomllib.TOMLDecodeError as exc:
+        where = _TOML_WHERE.match(str(exc))
+        if where:
+            raise ConfigError(
+                f"config file {path}, line {where['line']}, column {where['column']}: "
+                f"invalid TOML: {where['msg']}"
+            ) from None
+        raise ConfigError(f"config file {path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
 
 
 def _existing(path: Path) -> Path:
@@ -144,7 +186,7 @@ class Settings(BaseSettings):
     default_language: str = Field(default="en", pattern="^(en|ru|be)$")
     admins: list[str] = Field(default_factory=list)
     log_format: str = Field(default="text", pattern="^(text|json)$")
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="one of " + ", ".join(LEVELS))
     pseudonym_key: SecretStr | None = None
     declined_retention_days: int = Field(default=90, ge=1)
     max_message_chars: int = Field(default=1000, ge=50)
@@ -165,6 +207,13 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in LEVELS:
+            raise ValueError(f"{value!r} is not a log level: use one of {', '.join(LEVELS)}")
+        return value
+
     @field_validator("admins")
     @classmethod
     def _platform_ids(cls, value: list[str]) -> list[str]:
@@ -179,6 +228,22 @@ class Settings(BaseSettings):
         return value
 
     @classmethod
+    def from_environment(cls) -> Settings:
+        """Read every source; a bad setting raises ConfigError naming its variable, in one line."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            field = f" ({where})" if where else ""
+            raise ConfigError(
+                f"invalid setting {_env_name(first['loc'])}{field}: {message}"
+            ) from None
+        except SettingsError as exc:
+            raise ConfigError(_undecodable(exc)) from None
+
+    @classmethod
     def settings_customise_sources(
         cls,
         settings_cls: type[BaseSettings],
@@ -187,5 +252,66 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=_existing(_config_file()))
+        toml = _toml_source(settings_cls)
         return (init_settings, env_settings, file_secret_settings, toml)
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    """The variable of a settings location: ("telegram", "port") -> BOT_TELEGRAM__PORT."""
+    names: list[str] = []
+    for part in loc:
+        if not isinstance(part, str):
+            break  # an index into a list: the variable holds the whole list
+        names.append(part.upper())
+    return "BOT_" + "__".join(names) if names else "BOT_*"
+
+
+def _json_kind(name: str) -> str | None:
+    """ "list" or "section" when the variable ``name`` must hold JSON (pydantic-settings decodes
+    lists and sections), else None."""
+    fields = Settings.model_fields
+    parts = name.upper().removeprefix("BOT_").lower().split("__")
+    for depth, part in enumerate(parts):
+        field = fields.get(part)
+        if field is None:
+            return None
+        nested = getattr(field.annotation, "model_fields", None)
+        if depth == len(parts) - 1:
+            if nested is not None or str(field.annotation).startswith("dict"):
+                return "section"
+            return "list" if str(field.annotation).startswith(("list", "set", "tuple")) else None
+        if nested is None:
+            return None
+        fields = nested
+    return None
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _undecodable(exc: SettingsError) -> str:
+    """One line for a value pydantic-settings could not decode: JSON of a list or a section."""
+    match = re.search(r'field "(\w+)" from source "(\w+)"', str(exc))
+    if match is None:
+        return f"invalid settings: {exc}"
+    field, source = match.groups()
+    prefix = f"BOT_{field.upper()}"
+    names = sorted(
+        k for k in os.environ if k.upper() == prefix or k.upper().startswith(prefix + "__")
+    )
+    culprit = next(
+        (n for n in names if _json_kind(n) and not _is_json(os.environ[n])),
+        names[0] if names else prefix,
+    )
+    origin = "" if source == "EnvSettingsSource" else f" (from {source})"
+    cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+    example = {
+        "list": '["a", "b"], or [] for none',
+        "section": '{"key": "value"}',
+    }.get(_json_kind(culprit) or "", '["a", "b"] for a list, {"key": "value"} for a section')
+    return f"invalid setting {culprit}{origin}: not valid JSON{cause}; write it as {example}"

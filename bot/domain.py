@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Model(BaseModel):
@@ -32,6 +33,9 @@ class ChatRef(Model):
         return f"{self.platform.value}:{self.chat_id}"
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class Incoming(Model):
     """One user message (or button press, turned into its command) handed to the core."""
 
@@ -41,6 +45,13 @@ class Incoming(Model):
     is_private: bool = True
     is_chat_admin: bool = False
     language_hint: str | None = Field(default=None, description="e.g. Telegram language_code")
+
+    @field_validator("text")
+    @classmethod
+    def _encodable(cls, text: str) -> str:
+        # A forged update can carry lone surrogates: echoed back, they would make every send
+        # of the reply fail. They become U+FFFD, as any UTF-8 decoder would show them.
+        return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 class Style(StrEnum):

@@ -16,6 +16,7 @@ _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
 )
 _pseudonym_key = os.urandom(32)
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def set_pseudonym_key(key: bytes) -> None:
@@ -89,6 +90,8 @@ class TextFormatter(logging.Formatter):
 
 def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:
     """Configure the root logger once (from cli.py); library loggers that print URLs stay quiet."""
+    if level.upper() not in LEVELS:
+        raise ValueError(f"unknown log level {level!r}: use one of {', '.join(LEVELS)}")
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(Redactor(secrets))
     handler.setFormatter(

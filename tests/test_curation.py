@@ -10,10 +10,16 @@ import pytest
 from support.telegram_emulator import TelegramEmulator
 from test_telegram import Running, last_text, start_bot
 
+from bot.config import Settings
+from bot.core import Core
+from bot.domain import ChatRef, Incoming, Platform, Reply, ReplyKind
 from bot.knowledge.loader import parse_file
 from bot.knowledge.models import KnowledgeBase
 from bot.knowledge.validate import validate
+from bot.library import Library
 from bot.store.db import Database
+from bot.store.repositories import Repository
+from bot.texts import t
 
 ADMIN = 4242
 EVIDENCE = "Among the strikers were workers of the Minsk metro and Gomel trolleybus drivers."
@@ -155,3 +161,144 @@ async def test_unanswered_shows_wordings_only_and_export_round_trips(
     exported = KnowledgeBase.model_validate(parse_file(Path("export.yaml"), content.data.decode()))
     assert len(exported.facts) == len(kb.facts)
     assert validate(exported).errors == []
+
+
+# -- the same flows straight through the Core, on a real SQLite store --------------------------
+
+CONSOLE_ADMIN = "curator"
+ANSWER = "The Zubrovka depot strike of 1995 is a test fact."
+KEYWORDS = "zubrovka depot, test strike"
+SOURCE_ID = "stary-27-years"
+GENERIC_ERROR = t("en", "error.generic")
+
+
+@pytest.fixture
+async def admin_core(kb: KnowledgeBase, settings: Settings, db: Database) -> Core:
+    admin_settings = settings.model_copy(update={"admins": [f"console:{CONSOLE_ADMIN}"]})
+    return Core(Library(kb, admin_settings.search), admin_settings, Repository(db))
+
+
+async def tell(core: Core, text: str) -> Reply:
+    """The one reply of the core to the admin's private message ``text``."""
+    chat = ChatRef(platform=Platform.CONSOLE, chat_id=CONSOLE_ADMIN)
+    [reply] = await core.handle(
+        Incoming(chat=chat, sender_id=CONSOLE_ADMIN, text=text, language_hint="en")
+    )
+    assert GENERIC_ERROR not in reply.plain_text()
+    return reply
+
+
+def saved_id(reply: Reply) -> str:
+    text = reply.plain_text()
+    assert text.startswith("Saved as "), text
+    return text.removeprefix("Saved as ").split(".")[0]
+
+
+async def test_confirm_while_a_rejected_field_is_asked_again_names_the_field(
+    admin_core: Core, db: Database
+) -> None:
+    await tell(admin_core, "/addfact")
+    await tell(admin_core, "/step history")
+    refused = await tell(admin_core, "x" * 421)
+    assert refused.kind is ReplyKind.ERROR and "The answer is not valid" in refused.plain_text()
+    # /confirm now: the answer (and everything after it) is still missing.
+    early = await tell(admin_core, "/confirm")
+    assert early.kind is ReplyKind.ERROR
+    assert "The answer is not valid: this field is required" in early.plain_text()
+    assert t("en", "admin.ask.answer") in early.plain_text()
+    assert await rows(db, "runtime_entries") == 0
+    # The form goes on from there, and /confirm at the end saves.
+    assert t("en", "admin.ask.keywords") in (await tell(admin_core, ANSWER)).plain_text()
+    assert t("en", "admin.ask.source") in (await tell(admin_core, KEYWORDS)).plain_text()
+    still = await tell(admin_core, "/confirm")
+    assert "The source is not valid: this field is required" in still.plain_text()
+    assert t("en", "admin.ask.source") in still.plain_text()
+    await tell(admin_core, f"/step {SOURCE_ID}")
+    assert "Preview" in (await tell(admin_core, EVIDENCE)).plain_text()
+    fact_id = saved_id(await tell(admin_core, "/confirm"))
+    assert admin_core.library.facts[fact_id].evidence == EVIDENCE
+    assert await rows(db, "runtime_entries") == 1
+
+
+async def test_confirm_after_a_rejected_one_shot_field_then_after_a_rejected_edit(
+    admin_core: Core, db: Database
+) -> None:
+    refused = await tell(
+        admin_core, f"/addfact history | {'y' * 421} | {KEYWORDS} | {SOURCE_ID} | {EVIDENCE}"
+    )
+    assert "The answer is not valid" in refused.plain_text()
+    early = await tell(admin_core, "/confirm")
+    assert "The answer is not valid: this field is required" in early.plain_text()
+    assert await rows(db, "runtime_entries") == 0
+    assert "Preview" in (await tell(admin_core, ANSWER)).plain_text()
+    fact_id = saved_id(await tell(admin_core, "/confirm"))
+
+    # Editing: every field has a valid value, so /confirm while one is asked again saves the
+    # entry as it stands (the rejected value is not used).
+    await tell(admin_core, f"/editfact {fact_id}")
+    await tell(admin_core, "/skip")
+    assert "The answer is not valid" in (await tell(admin_core, "z" * 421)).plain_text()
+    assert saved_id(await tell(admin_core, "/confirm")) == fact_id
+    assert admin_core.library.facts[fact_id].answer.en == ANSWER
+    assert await rows(db, "audit") == 2
+
+
+async def test_one_shot_addfact_with_a_new_source_inline_keeps_the_evidence(
+    admin_core: Core, db: Database
+) -> None:
+    evidence = "Workers of the depot stopped 12 trolleybuses; the strike lasted 3 days."
+    preview = await tell(
+        admin_core,
+        f"/addfact history | {ANSWER} | {KEYWORDS} | The Depot Report | Zubrovka Press"
+        f" | 2024-05-01 | https://example.org/depot-report | {evidence}",
+    )
+    assert preview.kind is not ReplyKind.ERROR and "Preview" in preview.plain_text()
+    fact_id = saved_id(await tell(admin_core, "/confirm"))
+    fact = admin_core.library.facts[fact_id]
+    assert fact.evidence == evidence
+    source = admin_core.library.sources[fact.sources[0]]
+    assert source.title.en == "The Depot Report"
+    assert source.publisher == "Zubrovka Press"
+    assert str(source.date) == "2024-05-01"
+    assert str(source.url) == "https://example.org/depot-report"
+    assert await rows(db, "runtime_entries") == 2  # the fact and its new source
+
+    # A new source with only some of its parts: the rest stay empty, the evidence is kept.
+    await tell(
+        admin_core,
+        f"/addfact history | Another zubrovka answer. | zubrovka two | Depot Notes | | "
+        f"2023-01-02 | {evidence}",
+    )
+    other = admin_core.library.facts[saved_id(await tell(admin_core, "/confirm"))]
+    assert other.evidence == evidence
+    notes = admin_core.library.sources[other.sources[0]]
+    assert (notes.title.en, notes.publisher, str(notes.date), notes.url) == (
+        "Depot Notes",
+        None,
+        "2023-01-02",
+        None,
+    )
+
+
+async def test_one_shot_parts_that_cannot_be_a_source_are_refused_by_name(
+    admin_core: Core, db: Database
+) -> None:
+    # A "|" after an existing source id would otherwise make a new source of it.
+    refused = await tell(
+        admin_core, f"/addfact history | {ANSWER} | {KEYWORDS} | {SOURCE_ID} | a | b"
+    )
+    assert refused.kind is ReplyKind.ERROR
+    assert "The source is not valid" in refused.plain_text()
+    # More parts than a new source has (title | author | date | url) are refused, not dropped.
+    refused = await tell(
+        admin_core,
+        f"/addfact history | {ANSWER} | {KEYWORDS} | Title | Press | 2024-05-01"
+        " | https://example.org/x | extra | evidence",
+    )
+    assert refused.kind is ReplyKind.ERROR
+    assert "The source is not valid" in refused.plain_text()
+    # Only the source is asked again; the evidence given is kept.
+    assert "Preview" in (await tell(admin_core, SOURCE_ID)).plain_text()
+    fact_id = saved_id(await tell(admin_core, "/confirm"))
+    assert admin_core.library.facts[fact_id].evidence == "evidence"
+    assert await rows(db, "runtime_entries") == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.knowledge.models import Fact, KnowledgeBase
-from bot.library import FACT_PREFIX, Library
+from bot.library import FACT_PREFIX, Library, fact_passages, quote_passages
 from bot.search.embedder import Vectors, load_embedder
 from bot.search.fusion import type_mismatch
 from bot.search.matcher import MatchSettings
@@ -75,11 +75,13 @@ async def test_restart_reembeds_nothing_unchanged(kb: KnowledgeBase, tmp_path: P
     cache = tmp_path / "vectors.sqlite3"
     texts = ["Decree No. 2 of 26 January 1999", "Декрет № 2", "Case No. 1849"]
     first = CountingEmbedder()
-    before = PassageVectors(first, VectorCache(cache)).vectors(texts)
+    before = PassageVectors(first, VectorCache(cache), memory={}).vectors(texts)
     assert first.passages == 3
     # A new process: an empty memory, the same file.
     second = CountingEmbedder()
-    after = PassageVectors(second, VectorCache(cache)).vectors([*texts, "Case No. 1885"])
+    after = PassageVectors(second, VectorCache(cache), memory={}).vectors(
+        [*texts, "Case No. 1885"]
+    )
     assert second.passages == 1
     for key, vector in before.items():
         assert float(vector @ after[key]) > 0.999  # float16 on disk
@@ -89,7 +91,7 @@ async def test_unreadable_cache_is_a_miss_not_a_failure(tmp_path: Path) -> None:
     cache = tmp_path / "vectors.sqlite3"
     cache.write_bytes(b"this is not a database" * 100)
     embedder = CountingEmbedder()
-    vectors = PassageVectors(embedder, VectorCache(cache)).vectors(["Belaruskali"])
+    vectors = PassageVectors(embedder, VectorCache(cache), memory={}).vectors(["Belaruskali"])
     assert embedder.passages == 1 and len(vectors) == 1
 
 
@@ -142,3 +144,22 @@ def test_question_type_must_fit_the_answer() -> None:
     assert type_mismatch("какого числа это было", "В ноябре 2022 года.")
     assert not type_mismatch("exact date of the decree", "Decree No. 2 of 26 January 1999")
     assert type_mismatch("what % of the vote did he get", "He was elected in 1994.")
+
+
+def test_shipped_vectors_cover_the_knowledge_so_a_fresh_install_embeds_nothing(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    texts = [
+        text
+        for passages in [
+            *(fact_passages(f) for f in kb.facts if not f.retracted),
+            *(quote_passages(q) for q in kb.quotes),
+        ]
+        for group in passages
+        for text in group
+    ]
+    embedder = CountingEmbedder()
+    fresh = PassageVectors(embedder, VectorCache(tmp_path / "new.sqlite3"), memory={})
+    assert len(fresh.vectors(texts)) == len(set(texts))
+    # If this fails, the knowledge changed: run `python -m bot kb vectors` and commit the file.
+    assert embedder.passages == 0

@@ -352,3 +352,62 @@ async def test_a_flooding_group_member_costs_one_admin_check_and_delays_nobody(
         await bot.repository.subscriptions(ChatRef(platform=Platform.TELEGRAM, chat_id=str(group)))
         == []
     )
+
+
+async def test_a_token_revoked_while_polling_means_not_ready_and_a_clean_stop(
+    emulator: TelegramEmulator, kb: KnowledgeBase, db: Database
+) -> None:
+    running, stop, task = await start_bot(emulator, kb, db)
+    assert running.transport.ready()
+    emulator.token = "654321:another-bot-entirely"  # every call now answers 401 Unauthorized
+    async with asyncio.timeout(30):
+        while running.transport.ready():
+            await asyncio.sleep(0.05)
+    assert not task.done()  # Telegram is down, the process (and any other platform) is not
+    stop.set()
+    await asyncio.wait_for(task, 10)  # no exception: a clean stop
+
+
+async def test_a_lone_surrogate_in_a_forged_update_still_gets_a_reply(bot: Running) -> None:
+    emu = bot.emulator
+    emu.send_message("/subscribe \udfff")
+    [reply] = await emu.wait_for("sendMessage", timeout=10)  # before: the send raised, no reply
+    assert "I don't know the topic" in reply.params["text"] or "\ufffd" in reply.params["text"]
+
+
+async def test_telegram_unreachable_at_start_is_retried_not_a_crash(
+    emulator: TelegramEmulator, kb: KnowledgeBase, db: Database
+) -> None:
+    emulator.fail_next("getMe", error_code=502, description="Bad Gateway", times=2)
+    telegram = TelegramSettings(token=TOKEN, base_url=emulator.base_url, poll_timeout=1)
+    settings = Settings(database=db.path, telegram=telegram)
+    core = Core(Library(kb, settings.search), settings, Repository(db))
+    stop = asyncio.Event()
+    transport = TelegramTransport(core, settings.telegram, stop)
+    task = asyncio.create_task(transport.run())
+    try:
+        await emulator.wait_for("getMe", include_failed=True)
+        assert not transport.ready()
+        await emulator.wait_for("getUpdates", timeout=30)  # after two refusals, it got through
+        assert len(emulator.calls_to("getMe")) >= 3 and not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_button_presses_and_inline_queries_are_limited_per_user(bot: Running) -> None:
+    emu = bot.emulator
+    for _ in range(300):
+        emu.press_button("/topics", user_id=77, chat_id=77)
+        emu.inline_query("article 33", user_id=78)
+    emu.send_message("who ran against lukashenko in 2001", user_id=79)
+    await emu.wait_for(
+        "sendMessage", timeout=60, predicate=lambda c: c.params.get("chat_id") == 79
+    )
+    await emu.wait_for("answerInlineQuery", count=60, timeout=60)
+    await emu.wait_for("answerCallbackQuery", count=20, timeout=60)
+    # Every update was fetched and handled before the bot asks for more.
+    await emu.wait_for("getUpdates", count=2, since=len(emu.calls))
+    # Limits of 60 and 20 a minute, plus what refilled while the 600 updates were handled.
+    assert len(emu.calls_to("answerInlineQuery")) < 150
+    assert len(emu.calls_to("answerCallbackQuery")) < 100

@@ -140,10 +140,8 @@ class Curation:
         if not args.strip():
             draft.asking = form.fields[0].name
             return self.ask(draft, lang, intro=True)
-        parts = [p.strip() for p in args.split("|")]
-        if len(parts) > len(form.fields):
-            # The last field may itself contain "|" (a new source given inline).
-            parts = [*parts[: len(form.fields) - 1], " | ".join(parts[len(form.fields) - 1 :])]
+        # A new source given inline spans several parts; the form says which (forms.Form.split).
+        parts = form.split(args)
         problem: tuple[str, str] | None = None
         for form_field, raw in zip(form.fields, parts, strict=False):
             if not raw and form_field.optional:
@@ -262,10 +260,22 @@ class Curation:
         return _reply(lang, Paragraph(text=t(lang, "admin.pick_field")), choices=choices)
 
     def _built(self, draft: Draft) -> tuple[BaseModel, Source | None]:
+        """The entry the draft makes; FieldError names a field that is missing or rejected.
+
+        A field is missing when /confirm (or /step) comes while the form is still asking for
+        it, e.g. again after its value was rejected.
+        """
+        missing = draft.form.missing(draft.values)
+        if missing is not None:
+            raise FieldError(missing, "")
         return build(draft.form.kind, draft.values, self.library, draft.existing)
 
     def _build_failed(self, draft: Draft, exc: FieldError, lang: str) -> Reply:
-        """Ask again for the field the model rejected (the first one if it is not a form field)."""
+        """Ask for the missing field, or again for the one the model rejected (the first field
+        if that is not a form field)."""
+        missing = draft.form.missing(draft.values)
+        if missing is not None:
+            return self.invalid(draft, missing, t(lang, "admin.required"), lang)
         name = exc.field if exc.field in draft.values else draft.form.fields[0].name
         return self.invalid(draft, name, str(exc), lang)
 

@@ -3,6 +3,13 @@
 The same form serves the guided conversation (one field per message) and the one-shot command
 (``/addfact topic | answer | keywords | source | evidence``). Every value is bounded, stripped
 of control characters and stored as given; rendering escapes it.
+
+In the one-shot command the source may be a new one written inline, itself made of up to
+``NEW_SOURCE_PARTS`` parts (``title | author or publisher | YYYY-MM-DD | url``, empty parts
+allowed). So every field but the source takes exactly one ``|``-separated part, and the parts
+left over belong to the source: ``/addfact topic | answer | keywords | Title | Publisher |
+2024-05-01 | https://… | evidence``. A ``|`` inside any other field can be given only in the
+guided form (a form without a source field gives the parts left over to its last field).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from bot.library import Library
 MAX_KEYWORDS = 30
 MAX_KEYWORD_CHARS = 80
 NEW_SOURCE = "new"
+NEW_SOURCE_PARTS = 4  # title | author or publisher | date | url
 
 
 class FieldError(ValueError):
@@ -101,6 +109,16 @@ def _source(value: str, library: Library) -> object:
         raise ValueError(
             f"there is no source {title!r}; pick one or give 'title | author | date | url'"
         )
+    if title in library.sources:
+        raise ValueError(
+            f"{title!r} is an existing source: give its id alone, "
+            "or a new source as 'title | author | date | url'"
+        )
+    if len(parts) > NEW_SOURCE_PARTS:
+        raise ValueError(
+            f"a new source has at most {NEW_SOURCE_PARTS} parts, 'title | author | date | url'"
+            f", not {len(parts)}"
+        )
     fields: dict[str, object] = {"title": Localized(en=title)}
     if len(parts) > 1 and parts[1]:
         fields["publisher"] = clean(parts[1], 200)
@@ -157,6 +175,26 @@ class Form:
 
     def field(self, name: str) -> FormField:
         return next(f for f in self.fields if f.name == name)
+
+    def split(self, text: str) -> list[str]:
+        """The ``|``-separated parts of a one-shot command, one per field (see the module doc).
+
+        Parts beyond one per field all go to the source field (to the last field if there is
+        none); fewer parts leave the last fields out.
+        """
+        parts = [p.strip() for p in text.split("|")]
+        extra = len(parts) - len(self.fields)
+        if extra <= 0:
+            return parts
+        names = [f.name for f in self.fields]
+        at = names.index("source") if "source" in names else len(names) - 1
+        return [*parts[:at], " | ".join(parts[at : at + extra + 1]), *parts[at + extra + 1 :]]
+
+    def missing(self, values: dict[str, object]) -> str | None:
+        """The first required field without a value, if any."""
+        return next(
+            (f.name for f in self.fields if not f.optional and values.get(f.name) is None), None
+        )
 
 
 FACT_FORM = Form(

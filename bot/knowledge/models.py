@@ -115,6 +115,11 @@ class Source(Frozen):
     date: Date | None = None
     url: HttpUrl | None = None
     local_ref: str | None = Field(default=None, description="file name of the seed text")
+    text_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the seed text file's bytes; kb validate checks the text against it",
+    )
     language: str = "en"
 
 

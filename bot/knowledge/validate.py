@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,17 +28,32 @@ def _collapse(text: str) -> str:
     return " ".join(text.split())
 
 
+def source_text_path(source: Source, seeds_dir: Path) -> Path | None:
+    """Where ``source``'s text is when it is in ``seeds_dir``; None if it has no file there."""
+    if not source.local_ref:
+        return None
+    path = seeds_dir / source.local_ref
+    return path if path.is_file() else None
+
+
+def _read_source_files(kb: KnowledgeBase, seeds_dir: Path | None) -> dict[str, bytes]:
+    """Source id -> the bytes of its text file, for sources whose file is in ``seeds_dir``."""
+    files: dict[str, bytes] = {}
+    if seeds_dir is None:
+        return files
+    for source in kb.sources:
+        path = source_text_path(source, seeds_dir)
+        if path is not None:
+            files[source.id] = path.read_bytes()
+    return files
+
+
 def read_source_texts(kb: KnowledgeBase, seeds_dir: Path | None) -> dict[str, str]:
     """Source id -> whitespace-collapsed text, for sources whose seed file is available."""
-    texts: dict[str, str] = {}
-    if seeds_dir is None:
-        return texts
-    for source in kb.sources:
-        if source.local_ref:
-            path = seeds_dir / source.local_ref
-            if path.is_file():
-                texts[source.id] = _collapse(path.read_text(encoding="utf-8"))
-    return texts
+    return {
+        source_id: _collapse(data.decode("utf-8"))
+        for source_id, data in _read_source_files(kb, seeds_dir).items()
+    }
 
 
 def _localized(kb: KnowledgeBase) -> list[tuple[str, Localized]]:
@@ -73,7 +89,8 @@ def validate(kb: KnowledgeBase, seeds_dir: Path | None = None) -> Report:
     topics = {t.id for t in kb.topics}
     sources: dict[str, Source] = {s.id: s for s in kb.sources}
     facts = {f.id for f in kb.facts}
-    texts = read_source_texts(kb, seeds_dir)
+    files = _read_source_files(kb, seeds_dir)
+    texts = {source_id: _collapse(data.decode("utf-8")) for source_id, data in files.items()}
 
     def check_refs(kind: str, entry_id: str, topic_ids: list[str], source_ids: list[str]) -> None:
         for t in topic_ids:
@@ -107,8 +124,24 @@ def validate(kb: KnowledgeBase, seeds_dir: Path | None = None) -> Report:
         if event.evidence:
             check_verbatim("event", event.id, event.sources[0], event.evidence)
     for source in kb.sources:
-        if seeds_dir is not None and source.local_ref and source.id not in texts:
-            report.warnings.append(f"source {source.id}: seed text {source.local_ref} not found")
+        if seeds_dir is None or not source.local_ref:
+            continue
+        data = files.get(source.id)
+        if data is None:
+            report.errors.append(
+                f"source {source.id}: source text {source.local_ref} not found in {seeds_dir}"
+            )
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if source.text_sha256 is None:
+            report.warnings.append(
+                f"source {source.id}: no text_sha256 recorded ({source.local_ref} has {digest})"
+            )
+        elif digest != source.text_sha256:
+            report.errors.append(
+                f"source {source.id}: source text {source.local_ref} has sha256 {digest}, "
+                f"not the recorded text_sha256 {source.text_sha256}"
+            )
 
     phrasings = Counter(
         normalize(q) for fact in kb.facts for q in fact.questions.all() if normalize(q)

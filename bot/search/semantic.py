@@ -80,11 +80,6 @@ class SemanticIndex:
                 vectors = await asyncio.to_thread(self._embed, batch)
                 self._apply(batch, vectors)
 
-    def ready_now(self) -> None:
-        """The same, blocking: for command-line tools and benchmarks with no loop running."""
-        batch = dict(self._pending)
-        self._apply(batch, self._embed(batch))
-
     async def search(self, question: str) -> tuple[DenseScores, DenseScores]:
         """Similarity of every entry, and of every entry's answer, to the question; the
         question is embedded off the loop."""

@@ -23,6 +23,10 @@ from bot.search.embedder import Embedder, Vectors
 logger = logging.getLogger(__name__)
 
 BATCH = 32
+# Vectors of the built-in knowledge's texts, shipped with the package (``python -m bot kb
+# vectors`` writes it), so a fresh install answers without embedding everything first. A text
+# it lacks is embedded as usual: a stale file costs time, never a wrong answer.
+SHIPPED = Path(__file__).with_name("knowledge-vectors.sqlite3")
 
 
 def text_key(text: str) -> str:
@@ -30,10 +34,13 @@ def text_key(text: str) -> str:
 
 
 class VectorCache:
-    """float16 vectors on disk by (model id, text hash); a broken file is a cache miss."""
+    """float16 vectors on disk by (model id, text hash); a broken file is a cache miss.
 
-    def __init__(self, path: Path | None) -> None:
+    Lookups fall back to the read-only ``shipped`` file."""
+
+    def __init__(self, path: Path | None, shipped: Path | None = SHIPPED) -> None:
         self._path = path
+        self._shipped = shipped
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -56,23 +63,25 @@ class VectorCache:
         return self._connection
 
     def load(self, model: str, keys: Sequence[str]) -> dict[str, Vectors]:
-        found: dict[str, Vectors] = {}
         with self._lock:
-            connection = self._connect()
-            if connection is None:
+            found = _select(self._connect(), model, keys)
+        missing = [k for k in keys if k not in found]
+        if missing and self._shipped is not None and self._shipped.is_file():
+            try:
+                shipped = sqlite3.connect(f"file:{self._shipped}?mode=ro&immutable=1", uri=True)
+            except sqlite3.Error:
                 return found
             try:
-                for start in range(0, len(keys), 500):
-                    chunk = list(keys[start : start + 500])
-                    marks = ",".join("?" * len(chunk))
-                    for key, blob in connection.execute(
-                        f"SELECT key, vector FROM vectors WHERE model = ? AND key IN ({marks})",
-                        (model, *chunk),
-                    ):
-                        found[key] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-            except sqlite3.Error as exc:
-                logger.warning("vectors.cache_unreadable", extra={"error": str(exc)})
+                found.update(_select(shipped, model, missing))
+            finally:
+                shipped.close()
         return found
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     def save(self, model: str, items: dict[str, Vectors]) -> None:
         with self._lock:
@@ -92,14 +101,53 @@ class VectorCache:
                 logger.warning("vectors.cache_unwritable", extra={"error": str(exc)})
 
 
+# Vectors already computed in this process, per model: shared by every library (the tests and
+# the benchmarks build many), whichever disk cache each one was given.
+_MEMORY: dict[str, dict[str, Vectors]] = {}
+_MEMORY_LOCK = threading.Lock()
+
+
+def _select(
+    connection: sqlite3.Connection | None, model: str, keys: Sequence[str]
+) -> dict[str, Vectors]:
+    found: dict[str, Vectors] = {}
+    if connection is None:
+        return found
+    try:
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for key, blob in connection.execute(
+                f"SELECT key, vector FROM vectors WHERE model = ? AND key IN ({marks})",
+                (model, *chunk),
+            ):
+                found[key] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+    except sqlite3.Error as exc:
+        logger.warning("vectors.cache_unreadable", extra={"error": str(exc)})
+    return found
+
+
+def write_shipped(path: Path, model: str, vectors: dict[str, Vectors]) -> None:
+    """A fresh file holding exactly ``vectors`` (what ``kb vectors`` ships)."""
+    path.unlink(missing_ok=True)
+    cache = VectorCache(path, shipped=None)
+    cache.save(model, vectors)
+    cache.close()
+
+
 class PassageVectors:
     """Vectors of knowledge texts: memory first, then the disk cache, then the embedder."""
 
-    def __init__(self, embedder: Embedder, cache: VectorCache) -> None:
+    def __init__(
+        self, embedder: Embedder, cache: VectorCache, memory: dict[str, Vectors] | None = None
+    ) -> None:
+        """``memory``: this process's vectors of the model unless given (a fresh one plays a
+        new process)."""
         self.embedder = embedder
         self._cache = cache
-        self._memory: dict[str, Vectors] = {}
-        self._lock = threading.Lock()
+        with _MEMORY_LOCK:
+            self._memory = _MEMORY.setdefault(embedder.model_id, {}) if memory is None else memory
+        self._lock = _MEMORY_LOCK
 
     def vectors(self, texts: Sequence[str]) -> dict[str, Vectors]:
         """Vectors of ``texts`` by text key, embedding only those never seen."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import sqlite3
 from pathlib import Path
 
 import aiosqlite
 
 from bot.errors import ConfigError
-from bot.store.migrate import apply_migrations
+from bot.store.migrate import apply_migrations, migration_files
+
+_CREATE = re.compile(r"\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+_DROP = re.compile(r"\bDROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
 
 
 async def _integrity(conn: aiosqlite.Connection) -> str:
@@ -16,27 +22,94 @@ async def _integrity(conn: aiosqlite.Connection) -> str:
     return str(row[0]) if row else "no answer"
 
 
+def _expected_tables(version: int) -> set[str]:
+    """The tables the migrations up to ``version`` leave behind."""
+    tables: set[str] = set()
+    for number, path in migration_files():
+        if number > version:
+            break
+        sql = path.read_text(encoding="utf-8")
+        tables |= {name.lower() for name in _CREATE.findall(sql)}
+        tables -= {name.lower() for name in _DROP.findall(sql)}
+    return tables
+
+
+async def _not_a_backup(conn: aiosqlite.Connection) -> str | None:
+    """Why the database behind ``conn`` is not the bot's (None when it is)."""
+    result = await _integrity(conn)
+    if result != "ok":
+        return f"it failed its integrity check: {result}"
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    newest = len(await asyncio.to_thread(migration_files))
+    if version < 1:
+        return "it has none of the bot's tables"
+    if version > newest:
+        return f"it has schema version {version}, newer than this bot's {newest}"
+    async with conn.execute("SELECT lower(name) FROM sqlite_master WHERE type = 'table'") as cur:
+        present = {str(r[0]) for r in await cur.fetchall()}
+    missing = await asyncio.to_thread(_expected_tables, version) - present
+    if missing:
+        return "it lacks the bot's tables " + ", ".join(sorted(missing))
+    return None
+
+
 async def backup(database: Path, target: Path) -> None:
     """Copy ``database`` to ``target`` page by page while the bot may be writing to it."""
-    if not database.exists():
+    if not database.is_file():
         raise ConfigError(f"there is no database at {database}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    async with aiosqlite.connect(database) as source, aiosqlite.connect(target) as copy:
-        await source.backup(copy)
-        result = await _integrity(copy)
+    if target.is_dir():
+        raise ConfigError(f"cannot back up to {target}: it is a directory")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        async with aiosqlite.connect(database) as source, aiosqlite.connect(target) as copy:
+            await source.backup(copy)
+            result = await _integrity(copy)
+    except (sqlite3.Error, OSError) as exc:
+        raise ConfigError(f"cannot back up {database} to {target}: {_reason(exc)}") from None
     if result != "ok":
         raise ConfigError(f"the backup failed its integrity check: {result}")
 
 
 async def restore(database: Path, source_file: Path) -> None:
-    """Check a backup, then copy it over ``database`` (stop the bot first)."""
+    """Check a backup, then copy it over ``database`` (stop the bot first).
+
+    Nothing is written to ``database`` unless ``source_file`` is an intact SQLite database
+    with the bot's schema (tables and a schema version this bot knows).
+    """
     if not source_file.exists():
         raise ConfigError(f"there is no backup at {source_file}")
-    async with aiosqlite.connect(source_file) as source:
-        result = await _integrity(source)
-        if result != "ok":
-            raise ConfigError(f"{source_file} failed its integrity check: {result}")
-        database.parent.mkdir(parents=True, exist_ok=True)
-        async with aiosqlite.connect(database) as live:
-            await source.backup(live)
-            await apply_migrations(live)
+    if not source_file.is_file():
+        raise ConfigError(f"{source_file} is not a backup of the bot's database: not a file")
+    if database.is_dir():
+        raise ConfigError(f"invalid setting BOT_DATABASE (database): {database} is a directory")
+    not_a_backup = f"{source_file} is not a backup of the bot's database"
+    try:
+        source = await aiosqlite.connect(source_file)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{not_a_backup}: {exc}") from None
+    try:
+        try:
+            problem = await _not_a_backup(source)
+        except sqlite3.Error as exc:
+            problem = str(exc)
+        if problem:
+            raise ConfigError(f"{not_a_backup}: {problem}")
+        try:
+            database.parent.mkdir(parents=True, exist_ok=True)
+            async with aiosqlite.connect(database) as live:
+                await source.backup(live)
+                await apply_migrations(live)
+        except (sqlite3.Error, OSError) as exc:
+            raise ConfigError(
+                f"cannot restore {source_file} into {database}: {_reason(exc)}"
+            ) from None
+    finally:
+        await source.close()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f" ({exc.filename})" if exc.filename else "")
+    return str(exc)

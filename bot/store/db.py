@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
 
+from bot.errors import ConfigError
 from bot.store.migrate import apply_migrations
 
 
@@ -27,8 +29,31 @@ class Database:
         return self._conn
 
     async def open(self) -> Database:
-        """Open (creating the file and its directory) and bring the schema up to date."""
+        """Open (creating the file and its directory) and bring the schema up to date.
+
+        A path that cannot hold the database (no such directory and none can be made, not
+        writable, a directory, a file that is not SQLite) raises ConfigError, with the
+        connection and its thread closed so that the process can exit.
+        """
+        try:
+            await self._open()
+        except BaseException as exc:
+            await self._close_quietly()
+            if isinstance(exc, sqlite3.Error | OSError):
+                reason = str(exc)
+                if isinstance(exc, OSError) and exc.strerror:
+                    where = exc.filename if exc.filename not in (None, str(self.path)) else None
+                    reason = exc.strerror + (f" ({where})" if where else "")
+                raise ConfigError(
+                    f"invalid setting BOT_DATABASE (database): cannot use {self.path}: {reason}"
+                ) from None
+            raise
+        return self
+
+    async def _open(self) -> None:
         if str(self.path) != ":memory:":
+            if self.path.is_dir():
+                raise IsADirectoryError(21, "it is a directory", str(self.path))
             await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(self.path, isolation_level=None)
         self._conn.row_factory = aiosqlite.Row
@@ -42,7 +67,12 @@ class Database:
         ):
             await self._conn.execute(pragma)
         await apply_migrations(self._conn)
-        return self
+
+    async def _close_quietly(self) -> None:
+        try:
+            await self.close()
+        except Exception:
+            self._conn = None
 
     async def close(self) -> None:
         if self._conn is not None:

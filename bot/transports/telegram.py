@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 import time
-from typing import cast
+from typing import Any, cast
 from uuid import uuid4
 
 from telegram import (
@@ -53,6 +53,7 @@ from bot.config import TelegramSettings
 from bot.core import Core
 from bot.domain import ChatRef, Choice, Incoming, Platform, Reply
 from bot.errors import ChatMoved, ConfigError, DeliveryDeferred, RecipientGone
+from bot.flood import FloodGuard
 from bot.library import FACT_PREFIX
 from bot.logs import pseudonym
 from bot.texts import LANGUAGES, t
@@ -61,6 +62,8 @@ from bot.transports.html import reply_html, split_message
 logger = logging.getLogger(__name__)
 
 ADMIN_CACHE_SECONDS = 60.0
+MAX_RECONNECT_DELAY = 60.0
+INLINE_FLOOD_FACTOR = 3
 ADMIN_CACHE_SIZE = 10_000
 
 MESSAGE_LIMIT = 4096
@@ -112,6 +115,10 @@ class TelegramTransport:
         self.limiter = limiter
         self._admin_answers: dict[tuple[int, int], tuple[float, bool]] = {}
         self._admin_lookups: dict[tuple[int, int], asyncio.Future[bool]] = {}
+        self._inline_flood = FloodGuard(
+            core.settings.questions_per_minute * INLINE_FLOOD_FACTOR, core.clock
+        )
+        self._button_flood = FloodGuard(core.settings.questions_per_minute, core.clock)
         builder = (
             ApplicationBuilder()
             .token(settings.token.get_secret_value())
@@ -162,10 +169,8 @@ class TelegramTransport:
     async def run(self) -> None:
         """Poll (or serve the webhook) until the stop event is set, then shut down gracefully."""
         app = self.application
-        try:
-            await app.initialize()
-        except InvalidToken:
-            raise ConfigError("the Telegram server rejected BOT_TELEGRAM__TOKEN") from None
+        if not await self._initialize():
+            return
         await self._register_commands(app)
         async with app:
             await app.start()
@@ -189,19 +194,69 @@ class TelegramTransport:
                 )
             logger.info("telegram.started", extra={"bot": self.username})
             try:
-                await self.stop_event.wait()
+                await self._serve_until_stopped()
             finally:
                 # Stop taking updates, let handlers under way finish, then close (also when
-                # cancelled, or PTB refuses to shut down a running application).
+                # cancelled, or PTB refuses to shut down a running application). A token
+                # rejected while polling was reported already; it must not fail the shutdown.
                 if updater.running:
-                    await updater.stop()
+                    with contextlib.suppress(InvalidToken):
+                        await updater.stop()
                 if app.running:
                     await app.stop()
         logger.info("telegram.stopped")
 
+    async def _initialize(self) -> bool:
+        """Reach Telegram, retrying with capped backoff while it is unreachable (never a crash
+        loop); False if stopped first. A rejected token is a configuration error."""
+        delay = 1.0
+        while not self.stop_event.is_set():
+            try:
+                await self.application.initialize()
+                return True
+            except InvalidToken:
+                raise ConfigError("the Telegram server rejected BOT_TELEGRAM__TOKEN") from None
+            except NetworkError as exc:
+                logger.warning(
+                    "telegram.unreachable", extra={"error": type(exc).__name__, "retry_in": delay}
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop_event.wait(), delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+        return False
+
+    async def _serve_until_stopped(self) -> None:
+        """Wait for the stop event; if polling ends first (Telegram rejected the token), say so
+        once and stay down, not ready, while the other platforms go on."""
+        polling = self._polling_task()
+        stopping = asyncio.create_task(self.stop_event.wait())
+        waiting = {stopping} if polling is None else {stopping, polling}
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if polling is not None and polling.done() and not self.stop_event.is_set():
+                logger.error(
+                    "telegram.polling_stopped",
+                    extra={"error": "the Telegram server rejected BOT_TELEGRAM__TOKEN"},
+                )
+                await stopping
+        finally:
+            stopping.cancel()
+
+    def _polling_task(self) -> asyncio.Task[Any] | None:
+        # PTB keeps its polling task private; it ends before stop() only when Telegram
+        # rejects the token (every other error is retried).
+        task = getattr(self.application.updater, "_Updater__polling_task", None)
+        return task if isinstance(task, asyncio.Task) else None
+
     def ready(self) -> bool:
         updater = self.application.updater
-        return self.application.running and updater is not None and updater.running
+        polling = self._polling_task()
+        return (
+            self.application.running
+            and updater is not None
+            and updater.running
+            and not (polling is not None and polling.done())
+        )
 
     # -- incoming ------------------------------------------------------------------------------
 
@@ -302,9 +357,13 @@ class TelegramTransport:
         command = parse(query.data or "") if isinstance(query.data, str) else None
         valid = command is not None and command.name in BY_NAME
         lang = (query.from_user.language_code or "en").split("-")[0] if query.from_user else "en"
-        await query.answer(
-            None if valid else t(lang if lang in LANGUAGES else "en", "button.expired")
-        )
+        # Presses have a limit of their own, as messages do: over it, not even the
+        # acknowledgement is sent (and the core says "slow down" once, then nothing).
+        sender = f"{Platform.TELEGRAM.value}:{query.from_user.id}" if query.from_user else ""
+        if self._button_flood.check(sender) is True:
+            await query.answer(
+                None if valid else t(lang if lang in LANGUAGES else "en", "button.expired")
+            )
         message = query.message
         if not valid or not isinstance(message, Message) or query.from_user is None:
             return
@@ -320,6 +379,10 @@ class TelegramTransport:
     async def _on_inline_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.inline_query
         if query is None:
+            return
+        # Inline queries come as the user types: a limit of their own, a few times the one
+        # on messages; over it they are not answered at all.
+        if self._inline_flood.check(f"{Platform.TELEGRAM.value}:{query.from_user.id}") is not True:
             return
         text = query.query[: self.core.settings.max_message_chars]
         lang = await self.core.language_for(

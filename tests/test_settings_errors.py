@@ -1,0 +1,212 @@
+"""Bad settings: one line on stderr naming the setting and what is wrong, exit 2, no hang."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import config
+from bot.config import REPO_ROOT, Settings
+from bot.store.db import Database
+
+# Reaches the database first: the token makes `run` start, nothing listens on port 9.
+TELEGRAM = {
+    "BOT_TELEGRAM__TOKEN": "123456:ABCDEF",
+    "BOT_TELEGRAM__BASE_URL": "http://127.0.0.1:9/bot",
+}
+
+
+def run_bot(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot ...`; a process that hangs fails the test (TimeoutExpired kills it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """The process exited 2 with a single `error: ...` line containing every needle."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    line = lines[0]
+    assert line.startswith("error: "), line
+    for needle in needles:
+        assert needle in line, line
+    return line
+
+
+# -- environment variables ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["notjson", ""])
+def test_admins_not_json(value: str) -> None:
+    line = one_error_line(run_bot("ask", "x", env={"BOT_ADMINS": value}), "BOT_ADMINS", "JSON")
+    assert "[]" in line
+
+
+def test_nested_list_not_json_names_its_variable() -> None:
+    env = {"BOT_MATRIX__HOMESERVER": "https://m.example", "BOT_MATRIX__ALLOWED_INVITERS": "x"}
+    one_error_line(run_bot("ask", "x", env=env), "BOT_MATRIX__ALLOWED_INVITERS", "JSON")
+
+
+def test_invalid_value_names_the_variable() -> None:
+    one_error_line(
+        run_bot("ask", "x", env={"BOT_TELEGRAM__PORT": "many"}), "BOT_TELEGRAM__PORT", "integer"
+    )
+
+
+def test_unknown_log_level() -> None:
+    line = one_error_line(run_bot("ask", "x", env={"BOT_LOG_LEVEL": "LOUD"}), "BOT_LOG_LEVEL")
+    assert "LOUD" in line
+    for level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        assert level in line
+
+
+def test_log_level_in_lower_case_is_fine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_LOG_LEVEL", "debug")
+    assert Settings.from_environment().log_level == "debug"
+
+
+# -- the config file ---------------------------------------------------------------------------
+
+
+def test_config_file_with_a_syntax_error(tmp_path: Path) -> None:
+    toml = tmp_path / "bot.toml"
+    toml.write_text('log_level = "INFO"\n\n[telegram\nport = 1\n', encoding="utf-8")
+    line = one_error_line(run_bot("ask", "x", env={"BOT_CONFIG": str(toml)}), str(toml))
+    assert "line 3" in line and "column" in line
+
+
+def test_config_file_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.toml"
+    one_error_line(
+        run_bot("ask", "x", env={"BOT_CONFIG": str(missing)}), "BOT_CONFIG", str(missing)
+    )
+
+
+def test_config_file_is_a_directory(tmp_path: Path) -> None:
+    one_error_line(
+        run_bot("ask", "x", env={"BOT_CONFIG": str(tmp_path)}), "BOT_CONFIG", "directory"
+    )
+
+
+def test_default_config_file_may_be_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BOT_CONFIG", raising=False)
+    monkeypatch.delenv("BOT_DATABASE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
+    assert not (tmp_path / config.DEFAULT_CONFIG).exists()
+    assert Settings.from_environment().database == Path("data/bot.sqlite3")
+
+
+# -- the database ------------------------------------------------------------------------------
+
+
+def not_sqlite(tmp_path: Path) -> Path:
+    path = tmp_path / "text.sqlite3"
+    path.write_text("x" * 99 + "\n", encoding="utf-8")
+    return path
+
+
+def bad_databases(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    (tmp_path / "a-directory").mkdir()
+    return {
+        "uncreatable directory": tmp_path / "a-file" / "sub" / "bot.sqlite3",
+        "directory": tmp_path / "a-directory",
+        "not sqlite": not_sqlite(tmp_path),
+    }
+
+
+@pytest.mark.parametrize("case", ["uncreatable directory", "directory", "not sqlite"])
+@pytest.mark.parametrize("command", ["run", "chat"])
+def test_unusable_database(tmp_path: Path, case: str, command: str) -> None:
+    database = bad_databases(tmp_path)[case]
+    env = {**TELEGRAM, "BOT_DATABASE": str(database)}
+    one_error_line(run_bot(command, env=env, timeout=30), "BOT_DATABASE", str(database))
+
+
+def test_database_that_is_not_sqlite_with_ask(tmp_path: Path) -> None:
+    database = not_sqlite(tmp_path)
+    env = {"BOT_DATABASE": str(database)}
+    one_error_line(run_bot("ask", "x", env=env, timeout=30), "BOT_DATABASE", "not a database")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_database_in_a_directory_nobody_can_write() -> None:
+    # /proc refuses new files even to root, unlike a chmod-ed directory.
+    env = {**TELEGRAM, "BOT_DATABASE": "/proc/bot.sqlite3"}
+    one_error_line(run_bot("run", env=env, timeout=30), "BOT_DATABASE", "/proc/bot.sqlite3")
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere"
+)
+def test_database_in_an_unwritable_directory(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        env = {**TELEGRAM, "BOT_DATABASE": str(locked / "bot.sqlite3")}
+        one_error_line(run_bot("run", env=env, timeout=30), "BOT_DATABASE", str(locked))
+    finally:
+        locked.chmod(0o755)
+
+
+# -- restore -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> Path:
+    database = tmp_path / "live.sqlite3"
+    async with Database(database) as db:
+        await db.conn.execute("INSERT INTO kv (key, value) VALUES ('marker', 'before')")
+        await db.truncate_wal()
+    return database
+
+
+def sqlite_without_our_tables(tmp_path: Path) -> Path:
+    path = tmp_path / "other.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('hello')")
+    conn.close()
+    return path
+
+
+@pytest.mark.parametrize("kind", ["text", "foreign sqlite"])
+def test_restore_refuses_what_is_not_a_backup(tmp_path: Path, live: Path, kind: str) -> None:
+    source = not_sqlite(tmp_path) if kind == "text" else sqlite_without_our_tables(tmp_path)
+    before = live.read_bytes()
+    proc = run_bot("db", "restore", str(source), env={"BOT_DATABASE": str(live)}, timeout=30)
+    one_error_line(proc, str(source), "not a backup")
+    assert live.read_bytes() == before
+
+
+def test_restore_of_a_real_backup_still_works(tmp_path: Path, live: Path) -> None:
+    env = {"BOT_DATABASE": str(live)}
+    backup = tmp_path / "backup.sqlite3"
+    assert run_bot("db", "backup", str(backup), env=env).returncode == 0
+    proc = run_bot("db", "restore", str(backup), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "restore: done" in proc.stdout
+    with sqlite3.connect(live) as conn:
+        assert conn.execute("SELECT value FROM kv WHERE key = 'marker'").fetchone() == ("before",)
+    conn.close()
