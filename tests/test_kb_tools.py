@@ -6,11 +6,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import SEEDS
+from support.cli import run_bot
 
 from bot.config import REPO_ROOT
 from bot.knowledge.export import ExportRefused, export_knowledge
@@ -18,20 +18,6 @@ from bot.knowledge.models import KnowledgeBase
 from bot.knowledge.validate import validate
 
 needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason="seed texts not available")
-
-
-def run_bot(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import run_bot
 
 from bot import config
-from bot.config import REPO_ROOT, Settings
+from bot.config import Settings
 from bot.store.db import Database
 
 # Reaches the database first: the token makes `run` start, nothing listens on port 9.
@@ -19,22 +19,6 @@ TELEGRAM = {
     "BOT_TELEGRAM__TOKEN": "123456:ABCDEF",
     "BOT_TELEGRAM__BASE_URL": "http://127.0.0.1:9/bot",
 }
-
-
-def run_bot(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """`python -m bot ...`; a process that hangs fails the test (TimeoutExpired kills it)."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-        check=False,
-    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str:

@@ -1,0 +1,30 @@
+"""`python -m bot ...` as a child process, the way a person runs it from a shell."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.config import REPO_ROOT
+
+
+def run_bot(
+    *args: str,
+    stdin: str = "",
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Runs the bot's command line; a process that hangs fails the test (it is killed)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
