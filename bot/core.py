@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 TIMELINE_PAGE = 8
 TOPIC_PAGE = 12
+QUOTE_PAGE = 8
 
 
 def info(
@@ -38,7 +39,22 @@ def text_reply(lang: str, key: str, kind: ReplyKind = ReplyKind.INFO, **params: 
 
 
 def _page_number(arg: str) -> int:
-    return int(arg) if arg.isdigit() and 0 < len(arg) < 6 else 1
+    """Page 1 for anything but a plain positive number ("0", "²", "２" included)."""
+    return max(int(arg), 1) if arg.isascii() and arg.isdigit() and len(arg) < 6 else 1
+
+
+def _quote_page(args: str) -> int | None:
+    """The page ``/quote`` or ``/quote page N`` asks for; None if the args are a search.
+
+    A missing or bad N is page 1; the caller clamps a number past the end to the last page.
+    """
+    parts = args.split()
+    if parts and (parts[0].lower() != "page" or len(parts) > 2):
+        return None
+    arg = parts[1] if len(parts) == 2 else ""
+    if not (arg.isascii() and arg.isdigit()):
+        return 1
+    return int(arg) if len(arg) < 7 else 10**6  # past the last page either way
 
 
 class Core:
@@ -273,26 +289,38 @@ class Core:
         return choices
 
     async def quote(self, lang: str, args: str) -> Reply:
+        """/quote lists the quotes a page at a time (/quote page N); /quote id or words shows one."""
         quotes = self.library.quotes
-        if not args:
-            choices = [
-                Choice(
-                    label=answers.shorten(f"{q.speaker.get(lang)}: {q.text}"),
-                    command=f"/quote {q.id}",
-                )
-                for q in quotes.values()
-            ]
-            return info(
-                lang, Paragraph(text=t(lang, "quote.pick"), style=Style.HEADING), choices=choices
-            )
         if args.strip() in quotes:
             return answers.answer_quote(self.library, quotes[args.strip()], lang)
+        page = _quote_page(args)
+        if page is not None:
+            return self.quote_list(lang, page)
         for hit in (await self.library.search(args)).hits:
             if hit.doc_id.startswith(QUOTE_PREFIX) and hit.score >= answers.MIN_SUGGESTION_SCORE:
                 quote = quotes.get(hit.doc_id.removeprefix(QUOTE_PREFIX))
                 if quote:
                     return answers.answer_quote(self.library, quote, lang, hit.score)
         return text_reply(lang, "quote.none")
+
+    def quote_list(self, lang: str, page: int) -> Reply:
+        quotes = list(self.library.quotes.values())
+        pages = max(1, -(-len(quotes) // QUOTE_PAGE))
+        page = max(1, min(page, pages))
+        paragraphs = [Paragraph(text=t(lang, "quote.pick"), style=Style.HEADING)]
+        if pages > 1:
+            paragraphs.append(
+                Paragraph(text=t(lang, "page.counter", page=page, pages=pages), style=Style.NOTE)
+            )
+        choices = [
+            Choice(
+                label=answers.shorten(f"{q.speaker.get(lang)}: {q.text}"),
+                command=f"/quote {q.id}",
+            )
+            for q in quotes[(page - 1) * QUOTE_PAGE : page * QUOTE_PAGE]
+        ]
+        choices += self._pager(lang, "/quote page", page, pages)
+        return info(lang, *paragraphs, choices=choices, replace=True)
 
     def sources(self, lang: str) -> Reply:
         paragraphs = [Paragraph(text=t(lang, "sources.title"), style=Style.HEADING)]

@@ -9,7 +9,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from bot.core import Core
-from bot.domain import ChatRef, Incoming, Platform, ReplyKind
+from bot.domain import ChatRef, Incoming, Platform, Reply, ReplyKind
 from bot.library import Library
 
 
@@ -143,3 +143,71 @@ async def test_in_a_group_only_admins_erase_its_data_or_change_its_language(core
     [changed] = await core.handle(said("/language ru", admin=True))
     assert changed.kind is not ReplyKind.ERROR
     assert await core.repository.chat_language(group) == "ru"
+
+
+async def test_quote_list_pages_reach_every_quote_once(core: Core) -> None:
+    from bot.knowledge.models import Localized, Quote
+
+    for i in range(30):
+        core.library.put_quote(
+            Quote(
+                id=f"paging-quote-{i:02d}",
+                text=f"Paging test quotation number {i}.",
+                speaker=Localized(en=f"Speaker {i}"),
+                sources=["stary-27-years"],
+                topics=["history"],
+            )
+        )
+    said = 0
+
+    async def quote(text: str) -> Reply:
+        nonlocal said
+        said += 1  # a sender each, so the flood guard stays out of it
+        [reply] = await core.handle(incoming(text, sender=f"pager-{said}"))
+        assert reply.kind is not ReplyKind.ERROR, reply.plain_text()
+        return reply
+
+    def entries(reply: Reply) -> list[str]:
+        return [c.command for c in reply.choices if not c.command.startswith("/quote page")]
+
+    def nav(reply: Reply) -> list[str]:
+        return [c.command for c in reply.choices if c.command.startswith("/quote page")]
+
+    pages = [await quote("/quote")]
+    while True:
+        reply = pages[-1]
+        assert len(reply.choices) <= 8 + 2 and 1 <= len(entries(reply)) <= 8
+        assert len(nav(reply)) <= 2 and reply.replace
+        following = [c for c in nav(reply) if c.endswith(f" {len(pages) + 1}")]
+        if not following:
+            break
+        pages.append(await quote(following[0]))
+    seen = [command for page in pages for command in entries(page)]
+    assert sorted(seen) == sorted(f"/quote {q}" for q in core.library.quotes)
+    assert len(pages) == 5 and f"Page 2 of {len(pages)}" in pages[1].plain_text()
+    # Back from the last page is the page before it.
+    [back] = [c for c in nav(pages[-1]) if c.endswith(f" {len(pages) - 1}")]
+    assert entries(await quote(back)) == entries(pages[-2])
+    # A bad page number gets the first or the last page.
+    for bad in ("0", "-2", "two", "²", "２", "1.5", ""):
+        assert entries(await quote(f"/quote page {bad}")) == entries(pages[0]), bad
+    for far in ("6", "99999", "9" * 40):
+        assert entries(await quote(f"/quote page {far}")) == entries(pages[-1]), far
+    # A quote picked on page 2 is shown, verbatim.
+    picked = entries(pages[1])[3]
+    shown = await quote(picked)
+    quoted = core.library.quotes[picked.removeprefix("/quote ")]
+    assert shown.kind is ReplyKind.ANSWER and quoted.text in shown.plain_text()
+    # Words after /quote are still a search, not a page.
+    assert (
+        "Belarus must end the repression"
+        in (await quote("/quote human rights defenders")).plain_text()
+    )
+
+
+async def test_odd_page_numbers_show_the_first_page(core: Core) -> None:
+    [first] = await core.handle(incoming("/timeline"))
+    for odd in ("0", "²", "２", "-3", "x"):
+        [reply] = await core.handle(incoming(f"/timeline {odd}", sender=f"odd{odd}"))
+        assert reply.kind is not ReplyKind.ERROR
+        assert reply.plain_text() == first.plain_text(), odd

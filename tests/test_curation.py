@@ -302,3 +302,67 @@ async def test_one_shot_parts_that_cannot_be_a_source_are_refused_by_name(
     fact_id = saved_id(await tell(admin_core, "/confirm"))
     assert admin_core.library.facts[fact_id].evidence == "evidence"
     assert await rows(db, "runtime_entries") == 1
+
+
+async def test_source_picker_pages_through_every_source(
+    kb: KnowledgeBase, settings: Settings, db: Database
+) -> None:
+    busy = settings.model_copy(
+        update={"admins": [f"console:{CONSOLE_ADMIN}"], "questions_per_minute": 1000}
+    )
+    core = Core(Library(kb, busy.search), busy, Repository(db))
+    for i in range(20):
+        preview = await tell(
+            core,
+            f"/addsource Paging Source {i:02d} | Pager Press | 2024-01-{i + 1:02d}"
+            f" | https://example.org/paging-{i}",
+        )
+        assert "Preview" in preview.plain_text(), preview.plain_text()
+        saved_id(await tell(core, "/confirm"))
+    assert len(core.library.sources) == len(kb.sources) + 20
+
+    def entries(reply: Reply) -> list[str]:
+        return [
+            c.command
+            for c in reply.choices
+            if c.command.startswith("/step ") and not c.command.startswith("/step page")
+        ]
+
+    def nav(reply: Reply) -> list[str]:
+        return [c.command for c in reply.choices if c.command.startswith("/step page")]
+
+    await tell(core, "/addquote")
+    await tell(core, "/step history")
+    await tell(core, "Pager Speaker")
+    pages = [await tell(core, "A quotation attributed to a source on the second page.")]
+    assert t("en", "admin.ask.source") in pages[0].plain_text()
+    while True:
+        reply = pages[-1]
+        # At most 8 sources and 2 page buttons; besides them only "cancel".
+        assert 1 <= len(entries(reply)) <= 8 and len(nav(reply)) <= 2
+        assert len(entries(reply) + nav(reply)) <= 8 + 2 and len(reply.choices) <= 8 + 2 + 1
+        assert reply.choices[-1].command == "/cancel"
+        following = [c for c in nav(reply) if c.endswith(f" {len(pages) + 1}")]
+        if not following:
+            break
+        pages.append(await tell(core, following[0]))
+        assert pages[-1].replace and t("en", "admin.ask.source") in pages[-1].plain_text()
+    seen = [command for page in pages for command in entries(page)]
+    assert sorted(seen) == sorted(f"/step {s}" for s in core.library.sources)
+    assert len(pages) == 3 and "Page 3 of 3" in pages[-1].plain_text()
+    [back] = [c for c in nav(pages[-1]) if c.endswith(" 2")]
+    assert entries(await tell(core, back)) == entries(pages[1])
+    # A bad page number gets the first or the last page, and sets no value.
+    for bad in ("0", "-1", "two", "²", ""):
+        assert entries(await tell(core, f"/step page {bad}")) == entries(pages[0]), bad
+    for far in ("4", "99999", "9" * 40):
+        assert entries(await tell(core, f"/step page {far}")) == entries(pages[-1]), far
+    # The source picked on page 2 is the quote's.
+    picked = entries(pages[1])[2]
+    preview = await tell(core, picked)
+    assert "Preview" in preview.plain_text()
+    # A page button pressed after the picker was answered changes nothing.
+    assert "Preview" in (await tell(core, "/step page 3")).plain_text()
+    quote = core.library.quotes[saved_id(await tell(core, "/confirm"))]
+    assert quote.sources == [picked.removeprefix("/step ")]
+    assert core.library.sources[quote.sources[0]].title.en.startswith("Paging Source")

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 SESSION_TTL = 30 * 60
 ADD_COMMANDS = {"addfact": "fact", "addquote": "quote", "addsource": "source", "addevent": "event"}
+SOURCE_PAGE = 8  # existing sources offered per page when a form asks for its source
 
 
 @dataclass(slots=True)
@@ -55,6 +56,17 @@ def _reply(
 
 def _say(lang: str, key: str, kind: ReplyKind = ReplyKind.INFO, **params: object) -> Reply:
     return _reply(lang, Paragraph(text=t(lang, key, **params)), kind=kind)
+
+
+def _page_request(args: str) -> int | None:
+    """The page ``/step page N`` asks for (1 if N is not a number); None for any other args."""
+    parts = args.split()
+    if not parts or parts[0].lower() != "page" or len(parts) > 2:
+        return None
+    arg = parts[1] if len(parts) == 2 else ""
+    if not (arg.isascii() and arg.isdigit()):
+        return 1
+    return int(arg) if len(arg) < 7 else 10**6  # past the last page either way
 
 
 class Curation:
@@ -111,7 +123,13 @@ class Curation:
             return [_say(lang, "admin.no_draft", ReplyKind.ERROR)]
         match name:
             case "step":
-                return [await self.receive(draft, args, lang)]
+                page = _page_request(args)
+                if page is None or args.strip() in self.library.sources:
+                    return [await self.receive(draft, args, lang)]
+                # The source picker's navigation; a stale button never becomes another value.
+                if draft.asking == "source":
+                    return [self.ask(draft, lang, page=page).model_copy(update={"replace": True})]
+                return [self.ask(draft, lang) if draft.asking else await self.preview(draft, lang)]
             case "skip":
                 return [await self.skip(draft, lang)]
             case "edit":
@@ -170,7 +188,8 @@ class Curation:
         self.drafts[actor(incoming)] = draft
         return self.ask(draft, lang, intro=True)
 
-    def ask(self, draft: Draft, lang: str, *, intro: bool = False) -> Reply:
+    def ask(self, draft: Draft, lang: str, *, intro: bool = False, page: int = 1) -> Reply:
+        """Ask for ``draft.asking``; existing sources are offered ``SOURCE_PAGE`` at a time."""
         assert draft.asking is not None
         name = draft.asking
         paragraphs = []
@@ -194,10 +213,27 @@ class Curation:
                 for tp in self.library.topics.values()
             ]
         elif name == "source":
+            sources = list(self.library.sources.values())
+            pages = max(1, -(-len(sources) // SOURCE_PAGE))
+            page = max(1, min(page, pages))
+            if pages > 1:
+                paragraphs.append(
+                    Paragraph(
+                        text=t(lang, "page.counter", page=page, pages=pages), style=Style.NOTE
+                    )
+                )
             choices += [
                 Choice(label=answers.shorten(s.title.get(lang)), command=f"/step {s.id}")
-                for s in self.library.sources.values()
+                for s in sources[(page - 1) * SOURCE_PAGE : page * SOURCE_PAGE]
             ]
+            if page > 1:
+                choices.append(
+                    Choice(label=t(lang, "page.previous"), command=f"/step page {page - 1}")
+                )
+            if page < pages:
+                choices.append(
+                    Choice(label=t(lang, "page.next"), command=f"/step page {page + 1}")
+                )
         choices.append(Choice(label=t(lang, "admin.cancel"), command="/cancel"))
         return _reply(lang, *paragraphs, choices=choices)
 
