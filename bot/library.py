@@ -7,12 +7,16 @@ so a search on the event loop sees an entry either fully or not at all.
 
 from __future__ import annotations
 
+import logging
+
 from bot.knowledge.models import Event, Fact, KnowledgeBase, Phrases, Quote, Source, Topic
 from bot.search.fusion import DENSE_CANDIDATES, candidates, decide, load_model
 from bot.search.index import Document, SearchIndex
 from bot.search.matcher import MatchResult, MatchSettings, match
 from bot.search.normalize import without_fillers
 from bot.search.semantic import SemanticIndex, passage_vectors
+
+logger = logging.getLogger(__name__)
 
 FACT_PREFIX = "fact:"
 QUOTE_PREFIX = "quote:"
@@ -102,7 +106,12 @@ class Library:
         """The best entries for a question, and whether the best one answers it."""
         if self.semantic is None:
             return match(self.index, query, self.settings)
-        dense, answers = await self.semantic.search(without_fillers(query))
+        try:
+            dense, answers = await self.semantic.search(without_fillers(query))
+        except Exception:
+            # The model failing must not silence the bot: the lexical matcher answers alone.
+            logger.exception("search.semantic_failed")
+            return match(self.index, query, self.settings)
         nearest = [h.doc_id for h in dense.top(DENSE_CANDIDATES)]
         lexical = match(self.index, query, self.settings, also=nearest)
         return decide(candidates(query, lexical, dense, answers, self.describe), load_model())

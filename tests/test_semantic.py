@@ -163,3 +163,18 @@ def test_shipped_vectors_cover_the_knowledge_so_a_fresh_install_embeds_nothing(
     assert len(fresh.vectors(texts)) == len(set(texts))
     # If this fails, the knowledge changed: run `python -m bot kb vectors` and commit the file.
     assert embedder.passages == 0
+
+
+async def test_a_failing_model_leaves_the_lexical_matcher_answering(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = Library(kb, MatchSettings())
+    assert library.semantic is not None
+
+    async def broken(question: str) -> None:
+        raise RuntimeError("the engine crashed")
+
+    monkeypatch.setattr(library.semantic, "search", broken)
+    result = await library.search("who ran against lukashenko in 2001")
+    assert result.answered and result.best is not None
+    assert result.best.doc_id == FACT_PREFIX + "election-2001-hancharyk"
