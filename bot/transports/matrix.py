@@ -242,9 +242,11 @@ class MatrixTransport:
                 await self.core.chat_gone(ChatRef(platform=Platform.MATRIX, chat_id=room.room_id))
             return
         if event.membership in ("leave", "ban") and room.joined_count <= 1:
+            # Forget the chat's data first: a forgotten room is never synced again, so a stop
+            # between the two would leave its subscriptions behind for good.
+            await self.core.chat_gone(ChatRef(platform=Platform.MATRIX, chat_id=room.room_id))
             await self.client.room_leave(room.room_id)
             await self.client.room_forget(room.room_id)
-            await self.core.chat_gone(ChatRef(platform=Platform.MATRIX, chat_id=room.room_id))
 
     async def _on_encrypted(self, room: MatrixRoom, event: MegolmEvent) -> None:
         """An encrypted message we hold no key for."""
