@@ -26,9 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.config import Settings
 from bot.knowledge.loader import load_knowledge
 from bot.library import Library
-from bot.search.fusion import DENSE_CANDIDATES, FEATURES, MODEL_FILE, Candidate, candidates
-from bot.search.matcher import match
-from bot.search.normalize import without_fillers
+from bot.search.fusion import FEATURES, MODEL_FILE, Candidate
 from bot.search.questions import TUNING_SETS, Question, is_right, load_questions
 
 
@@ -38,10 +36,7 @@ async def candidate_sets(
     assert library.semantic is not None, "calibration needs an embedder"
     out = []
     for question in questions:
-        dense, answers = await library.semantic.search(without_fillers(question.text))
-        nearest = [h.doc_id for h in dense.top(DENSE_CANDIDATES)]
-        lexical = match(library.index, question.text, library.settings, also=nearest)
-        scored = candidates(question.text, lexical, dense, answers, library.describe)
+        scored = await library.candidates(question.text, library.semantic)
         out.append((question, scored, [is_right(library, question, c.hit.doc_id) for c in scored]))
     return out
 

@@ -127,7 +127,7 @@ def _seeds_dir(settings: Settings, args: argparse.Namespace) -> Path | None:
 
 def write_knowledge_vectors(settings: Settings, kb: KnowledgeBase) -> int:
     """The vectors of every curated text, into the file the package ships."""
-    from bot.library import fact_passages, quote_passages
+    from bot.library import knowledge_passages
     from bot.search.semantic import passage_vectors
     from bot.search.vectors import SHIPPED, write_shipped
 
@@ -135,15 +135,7 @@ def write_knowledge_vectors(settings: Settings, kb: KnowledgeBase) -> int:
     if vectors is None:
         print("error: search.embedder is 'none': there are no vectors to write", file=sys.stderr)
         return 2
-    texts = [
-        text
-        for passages in [
-            *(fact_passages(f) for f in kb.facts if not f.retracted),
-            *(quote_passages(q) for q in kb.quotes),
-        ]
-        for group in passages
-        for text in group
-    ]
+    texts = knowledge_passages(kb)
     write_shipped(SHIPPED, vectors.embedder.model_id, vectors.vectors(texts))
     print(f"wrote the vectors of {len(set(texts))} texts to {SHIPPED}")
     return 0

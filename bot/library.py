@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from bot.knowledge.models import Event, Fact, KnowledgeBase, Phrases, Quote, Source, Topic
-from bot.search.fusion import DENSE_CANDIDATES, candidates, decide, load_model
+from bot.search.fusion import DENSE_CANDIDATES, Candidate, candidates, decide, load_model
 from bot.search.index import Document, SearchIndex
 from bot.search.matcher import MatchResult, MatchSettings, match
 from bot.search.normalize import without_fillers
@@ -65,6 +65,15 @@ def quote_passages(quote: Quote) -> tuple[list[str], list[str]]:
     return texts, keyword_lists(quote.keywords)
 
 
+def knowledge_passages(kb: KnowledgeBase) -> list[str]:
+    """Every text the dense index embeds of the curated knowledge (what ships pre-embedded)."""
+    groups = [
+        *(fact_passages(f) for f in kb.facts if not f.retracted),
+        *(quote_passages(q) for q in kb.quotes),
+    ]
+    return [text for answers, phrasings in groups for text in (*answers, *phrasings)]
+
+
 def quote_document(quote: Quote) -> Document:
     """What the index sees of a quote: its words, translations, speaker and keywords."""
     translation = quote.translation
@@ -107,14 +116,19 @@ class Library:
         if self.semantic is None:
             return match(self.index, query, self.settings)
         try:
-            dense, answers = await self.semantic.search(without_fillers(query))
+            scored = await self.candidates(query, self.semantic)
         except Exception:
             # The model failing must not silence the bot: the lexical matcher answers alone.
             logger.exception("search.semantic_failed")
             return match(self.index, query, self.settings)
+        return decide(scored, load_model())
+
+    async def candidates(self, query: str, semantic: SemanticIndex) -> list[Candidate]:
+        """What both retrievers propose for a question, with the decision model's features."""
+        dense, answers = await semantic.search(without_fillers(query))
         nearest = [h.doc_id for h in dense.top(DENSE_CANDIDATES)]
         lexical = match(self.index, query, self.settings, also=nearest)
-        return decide(candidates(query, lexical, dense, answers, self.describe), load_model())
+        return candidates(query, lexical, dense, answers, self.describe)
 
     async def prepare(self) -> None:
         """Embed whatever is not embedded yet (at start-up: from the cache if warm)."""

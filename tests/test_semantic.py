@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.knowledge.models import Fact, KnowledgeBase
-from bot.library import FACT_PREFIX, Library, fact_passages, quote_passages
+from bot.library import FACT_PREFIX, Library, knowledge_passages
 from bot.search.embedder import Vectors, load_embedder
 from bot.search.fusion import type_mismatch
 from bot.search.matcher import MatchSettings
@@ -149,15 +149,7 @@ def test_question_type_must_fit_the_answer() -> None:
 def test_shipped_vectors_cover_the_knowledge_so_a_fresh_install_embeds_nothing(
     kb: KnowledgeBase, tmp_path: Path
 ) -> None:
-    texts = [
-        text
-        for passages in [
-            *(fact_passages(f) for f in kb.facts if not f.retracted),
-            *(quote_passages(q) for q in kb.quotes),
-        ]
-        for group in passages
-        for text in group
-    ]
+    texts = knowledge_passages(kb)
     embedder = CountingEmbedder()
     fresh = PassageVectors(embedder, VectorCache(tmp_path / "new.sqlite3"), memory={})
     assert len(fresh.vectors(texts)) == len(set(texts))
