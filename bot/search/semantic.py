@@ -40,10 +40,6 @@ class SemanticIndex:
         self._pending: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._lock = asyncio.Lock()
 
-    @property
-    def model_id(self) -> str:
-        return self._vectors.embedder.model_id
-
     def put(self, doc_id: str, answers: Sequence[str], phrasings: Sequence[str]) -> None:
         """Queue a document's answer texts and its other texts; both are embedded before the
         next search."""
