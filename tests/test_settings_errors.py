@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
-from support.cli import run_bot
+from support.cli import one_error_line, run_bot
 
 from bot import config
 from bot.config import Settings
@@ -19,19 +18,6 @@ TELEGRAM = {
     "BOT_TELEGRAM__TOKEN": "123456:ABCDEF",
     "BOT_TELEGRAM__BASE_URL": "http://127.0.0.1:9/bot",
 }
-
-
-def one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
-    """The process exited 2 with a single `error: ...` line containing every needle."""
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    line = lines[0]
-    assert line.startswith("error: "), line
-    for needle in needles:
-        assert needle in line, line
-    return line
 
 
 # -- environment variables ---------------------------------------------------------------------

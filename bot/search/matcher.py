@@ -143,14 +143,13 @@ def match(
     known: list[tuple[tuple[str, ...], float]] = []
     for term in query_terms:
         expansions = expand(index, term)
+        place = PLACE_WEIGHT if term in PLACE_TERMS else 1.0
         if not expansions:
-            place = PLACE_WEIGHT if term in PLACE_TERMS else 1.0
             total_weight += index.idf(term) * UNKNOWN_WORD_WEIGHT * place
             continue
         exact = [t for t, similarity in expansions if similarity == 1.0]
         weight = index.idf(exact[0]) if exact else max(index.idf(t) * s for t, s in expansions)
-        if term in PLACE_TERMS:
-            weight *= PLACE_WEIGHT
+        weight *= place
         total_weight += weight
         known.append((tuple(t for t, _ in expansions), weight))
         if len(expansions) == 1:
@@ -171,6 +170,7 @@ def match(
     chosen: dict[int, None] = dict.fromkeys(top.tolist())
     chosen.update(dict.fromkeys(s for s in map(index.slot_of, also) if s is not None))
     query_text = " ".join(query_terms)
+    known_weight = sum(w for _, w in known) or 1.0
     hits: list[Hit] = []
     for slot in chosen:
         entry = index.slot_entry(slot)
@@ -190,7 +190,6 @@ def match(
             (w for alternatives, w in known if not index.slot_has_any(slot, alternatives)),
             default=0.0,
         )
-        known_weight = sum(w for _, w in known) or 1.0
         hits.append(
             Hit(
                 doc_id,

@@ -17,7 +17,6 @@ again ever still yet please tell explain know want like say said give show let s
 anything something someone somebody way kind sort about really actually exactly
 told get got gets getting make made makes go goes went take took taken put happen happened
 happens mean means meant called call know known thing things out up off ever eventually
-hi hello hey pls plz thanks thank thx
 """
 
 _RUSSIAN = """
@@ -28,7 +27,6 @@ _RUSSIAN = """
 есть будет будут может можно нужно надо скажи скажите расскажи расскажите объясни объясните
 пожалуйста ну ли чей чья чьё чьи сколько всё все весь вся свой своя свои своё который которая
 которые которое также тоже только очень
-привет здравствуйте подскажи подскажите спасибо
 """
 
 _BELARUSIAN = """
@@ -40,7 +38,6 @@ _BELARUSIAN = """
 усё ўсё усе ўсе увесь уся свой свая свае сваё які якая таксама толькі вельмі
 здарылася адбылося стала стаў зрабіў зрабіла зрабілі сказаў сказалі называецца упершыню
 ўпершыню наогул
-прывітанне вітаю падкажы падкажыце дзякуй
 """
 
 _RUSSIAN_LATIN = """
@@ -48,12 +45,10 @@ chto kto kogda gde pochemu zachem skolko kak kakoy kakaya kakie eto etot byl byl
 li ne net da v vo na po o ob ot do iz u k s so za pri dlya pro bez posle pered uzhe ya my ty vy
 on ona oni ego ee ikh mne nas vas est budet mozhno nado skazhi rasskazhi shto kali hto
 takoe takoy takoi takaya takie taki takaja takija heta hety jaki jakija kolki chamu dze
-privet pozhaluysta pozhalujsta spasibo podskazhi podskazhite
 """
 
-STOPWORDS: frozenset[str] = frozenset((_ENGLISH + _RUSSIAN + _BELARUSIAN + _RUSSIAN_LATIN).split())
 
-# Greetings and politeness: the dense model is given the question without them.
+# Greetings and politeness: stop words, and the dense model is given the question without them.
 FILLERS: frozenset[str] = frozenset(
     [
         "hi",
@@ -85,6 +80,10 @@ FILLERS: frozenset[str] = frozenset(
     ]
 )
 
+STOPWORDS: frozenset[str] = (
+    frozenset((_ENGLISH + _RUSSIAN + _BELARUSIAN + _RUSSIAN_LATIN).split()) | FILLERS
+)
+
 # Places people add for context ("... in Minsk") that are rarely the point of a question here:
 # they count for less than other words, so adding one does not change which fact answers.
 PLACES: tuple[str, ...] = tuple(
@@ -94,7 +93,6 @@ PLACES: tuple[str, ...] = tuple(
         "мінск",
         "gomel",
         "homel",
-        "гомель",
         "гомель",
         "brest",
         "брест",

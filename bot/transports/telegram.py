@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 from typing import Any, cast
 from uuid import uuid4
 
@@ -318,7 +317,7 @@ class TelegramTransport:
         minute: Telegram allows a group few calls a minute."""
         key = (chat_id, user_id)
         cached = self._admin_answers.get(key)
-        if cached is not None and cached[0] > time.monotonic():
+        if cached is not None and cached[0] > self.core.clock.monotonic():
             return cached[1]
         pending = self._admin_lookups.get(key)
         if pending is None:
@@ -336,7 +335,7 @@ class TelegramTransport:
         if len(self._admin_answers) >= ADMIN_CACHE_SIZE:
             self._admin_answers.clear()
         self._admin_answers[(chat_id, user_id)] = (
-            time.monotonic() + ADMIN_CACHE_SECONDS,
+            self.core.clock.monotonic() + ADMIN_CACHE_SECONDS,
             is_admin,
         )
         return is_admin

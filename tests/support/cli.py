@@ -28,3 +28,16 @@ def run_bot(
         timeout=timeout,
         check=False,
     )
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """The process exited 2 with a single `error: ...` line containing every needle."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    line = lines[0]
+    assert line.startswith("error: "), line
+    for needle in needles:
+        assert needle in line, line
+    return line
