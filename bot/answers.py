@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date as Date
 
+from babel import Locale
 from babel.dates import format_date
 
-from bot.domain import Choice, Paragraph, Reply, ReplyKind, SourceRef, Style
+from bot.domain import Choice, Evidence, Paragraph, Reply, ReplyKind, SourceRef, Style
 from bot.knowledge.models import Event, Fact, Precision, Quote, Source
 from bot.library import FACT_PREFIX, QUOTE_PREFIX, Library
 from bot.search.matcher import MatchResult
@@ -71,23 +72,89 @@ def fact_choice(fact: Fact, lang: str) -> Choice:
     return Choice(label=fact_label(fact, lang), command=f"/fact {fact.id}")
 
 
+def evidence_choice(entry_id: str, lang: str) -> Choice:
+    return Choice(label=t(lang, "evidence.button"), command=f"/evidence {entry_id}")
+
+
+def entry_evidence(
+    library: Library, excerpt: str | None, source_ids: list[str], lang: str
+) -> Evidence | None:
+    """The excerpt of an entry's first source (the one it is checked against), if it has one."""
+    if not excerpt:
+        return None
+    source = library.sources.get(source_ids[0]) if source_ids else None
+    return Evidence(
+        excerpt=excerpt,
+        language=source.language if source else "en",
+        source=source_ref(source, lang) if source else None,
+    )
+
+
+def excerpt_of(library: Library, entry_id: str) -> tuple[str, list[str]] | None:
+    """The excerpt and sources of a live fact, a quote or an event by id (ids are unique
+    across the three kinds); None if there is no such entry or it has no excerpt."""
+    fact = library.facts.get(entry_id)
+    if fact is not None:
+        return None if fact.retracted else (fact.evidence, fact.sources)
+    quote = library.quotes.get(entry_id)
+    if quote is not None:
+        return quote.text, quote.sources
+    event = library.events.get(entry_id)
+    if event is not None and event.evidence:
+        return event.evidence, event.sources
+    return None
+
+
+def evidence_reply(
+    library: Library, entry_id: str, lang: str, page_url: str | None = None
+) -> Reply:
+    """The words an entry rests on, marked as a quotation, then its source in full."""
+    found = excerpt_of(library, entry_id)
+    evidence = entry_evidence(library, *found, lang) if found else None
+    if found is None or evidence is None:
+        return Reply(
+            kind=ReplyKind.ERROR,
+            paragraphs=(Paragraph(text=t(lang, "evidence.unknown")),),
+            lang=lang,
+        )
+    paragraphs = [
+        Paragraph(text=t(lang, "evidence.title"), style=Style.HEADING),
+        Paragraph(text=evidence.excerpt, style=Style.QUOTE),
+    ]
+    if evidence.language != lang:
+        language = Locale.parse(lang).languages.get(evidence.language, evidence.language)
+        paragraphs.append(
+            Paragraph(text=t(lang, "evidence.original", language=language), style=Style.NOTE)
+        )
+    paragraphs += source_paragraphs(library, found[1][:1], lang)
+    if page_url:
+        paragraphs.append(Paragraph(text=t(lang, "evidence.page", url=page_url), style=Style.NOTE))
+    return Reply(
+        paragraphs=tuple(paragraphs),
+        lang=lang,
+        fact_id=entry_id,
+        sources=(evidence.source,) if evidence.source else (),
+        evidence=evidence,
+    )
+
+
 def answer_fact(library: Library, fact: Fact, lang: str, score: float = 1.0) -> Reply:
     paragraphs = [Paragraph(text=fact.answer.get(lang))]
     paragraphs += source_paragraphs(library, fact.sources, lang)
     related = [library.facts[r] for r in fact.related if r in library.facts]
     related = [r for r in related if not r.retracted][:MAX_SUGGESTIONS]
-    if related:
-        paragraphs.append(Paragraph(text=t(lang, "answer.related"), style=Style.NOTE))
+    paragraphs.append(Paragraph(text=t(lang, "answer.related"), style=Style.NOTE))
     return Reply(
         kind=ReplyKind.ANSWER,
         paragraphs=tuple(paragraphs),
-        choices=tuple(fact_choice(r, lang) for r in related),
+        choices=(evidence_choice(fact.id, lang), *(fact_choice(r, lang) for r in related)),
         lang=lang,
         fact_id=fact.id,
         score=round(score, 4),
         sources=tuple(
             source_ref(library.sources[s], lang) for s in fact.sources if s in library.sources
         ),
+        evidence=entry_evidence(library, fact.evidence, fact.sources, lang),
     )
 
 
@@ -110,12 +177,14 @@ def answer_quote(library: Library, quote: Quote, lang: str, score: float = 1.0) 
     return Reply(
         kind=ReplyKind.ANSWER,
         paragraphs=tuple(quote_paragraphs(library, quote, lang)),
+        choices=(evidence_choice(quote.id, lang),),
         lang=lang,
         fact_id=QUOTE_PREFIX + quote.id,
         score=round(score, 4),
         sources=tuple(
             source_ref(library.sources[s], lang) for s in quote.sources if s in library.sources
         ),
+        evidence=entry_evidence(library, quote.text, quote.sources, lang),
     )
 
 
@@ -196,6 +265,8 @@ def alert_reply(library: Library, event: Event, lang: str) -> Reply:
         text=t(lang, "alert.heading", title=paragraphs[0].text), style=Style.HEADING
     )
     choices: list[Choice] = []
+    if event.evidence:
+        choices.append(evidence_choice(event.id, lang))
     topic = library.topics.get(event.topics[0])
     if topic is not None:
         choices.append(Choice(label=t(lang, "alert.related"), command=f"/topics {topic.id}"))
@@ -212,4 +283,5 @@ def alert_reply(library: Library, event: Event, lang: str) -> Reply:
         sources=tuple(
             source_ref(library.sources[s], lang) for s in event.sources if s in library.sources
         ),
+        evidence=entry_evidence(library, event.evidence, event.sources, lang),
     )

@@ -91,6 +91,7 @@ def reply_json(reply: Reply) -> str:
             "score": reply.score,
             "sources": [s.model_dump() for s in reply.sources],
             "suggestions": list(reply.suggestions),
+            "evidence": reply.evidence.model_dump() if reply.evidence else None,
             "lang": reply.lang,
         },
         ensure_ascii=False,

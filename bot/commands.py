@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -41,6 +42,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("privacy", "help.cmd.privacy"),
     Command("forgetme", "help.cmd.forgetme", Role.CHAT_ADMIN),
     Command("fact", "help.cmd.fact", menu=False),
+    Command("evidence", "help.cmd.evidence", menu=False),
     Command("addfact", "help.cmd.addfact", Role.ADMIN, menu=False),
     Command("editfact", "help.cmd.editfact", Role.ADMIN, menu=False),
     Command("retract", "help.cmd.retract", Role.ADMIN, menu=False),
@@ -95,3 +97,12 @@ def parse(text: str) -> ParsedCommand | None:
     if not m:
         return None
     return ParsedCommand(m.group(1).lower(), m.group(2), (m.group(3) or "").strip())
+
+
+def resolve_bare_evidence(text: str, offered: Sequence[str]) -> str:
+    """A bare ``/evidence`` (``!evidence`` on Matrix) asks for the evidence of the last reply,
+    which offered it as a choice; transports that remember the last choices resolve it here."""
+    command = parse(text)
+    if command is None or command.name != "evidence" or command.args:
+        return text
+    return next((c for c in offered if c.startswith("/evidence ")), text)

@@ -123,13 +123,24 @@ class Core:
             if chosen:
                 return chosen
         command = parse(incoming.text)
-        detected = detect(command.args if command else incoming.text)
+        # Only free text tells a language: a command's arguments are ids and numbers.
+        if command is None:
+            detected = detect(incoming.text)
+        else:
+            detected = detect(command.args) if self._is_free_text(command) else None
         if detected:
             return detected
         hint = (incoming.language_hint or "").split("-")[0].lower()
         if hint in LANGUAGES:
             return hint
         return self.settings.default_language
+
+    def _is_free_text(self, command: ParsedCommand) -> bool:
+        """/ask words and /quote words; not /quote's page numbers or ids."""
+        args = command.args.strip()
+        if command.name == "quote":
+            return _quote_page(args) is None and args not in self.library.quotes
+        return command.name == "ask"
 
     # -- questions -----------------------------------------------------------------------------
 
@@ -183,6 +194,10 @@ class Core:
                 return [self.topics(lang, args)]
             case "fact":
                 return [self.fact(lang, args)]
+            case "evidence":
+                if not args:
+                    return [text_reply(lang, "evidence.pick")]
+                return [answers.evidence_reply(self.library, args.split()[0], lang)]
             case "timeline":
                 return [self.timeline(lang, _page_number(args))]
             case "quote":

@@ -90,6 +90,14 @@ class SourceRef(Model):
     url: str | None = None
 
 
+class Evidence(Model):
+    """The verbatim excerpt an entry rests on, in its source's language, with that source."""
+
+    excerpt: str
+    language: str = Field(description="the language the excerpt is written in")
+    source: SourceRef | None = None
+
+
 class Attachment(Model):
     """A file sent with a reply (an export)."""
 
@@ -118,6 +126,7 @@ class Reply(Model):
     score: float = 0.0
     sources: tuple[SourceRef, ...] = ()
     suggestions: tuple[str, ...] = ()
+    evidence: Evidence | None = None
     attachments: tuple[Attachment, ...] = ()
     replace: bool = Field(
         default=False, description="a page of a list: edit the message that offered it if possible"

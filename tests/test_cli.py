@@ -12,11 +12,48 @@ def test_ask_json_answers_with_source() -> None:
     proc = run_bot("ask", "--json", "who was Lukashenko's main opponent in the 2001 election")
     assert proc.returncode == 0, proc.stderr
     reply = json.loads(proc.stdout)
-    assert set(reply) == {"answered", "text", "fact_id", "score", "sources", "suggestions", "lang"}
+    assert set(reply) == {
+        "answered",
+        "text",
+        "fact_id",
+        "score",
+        "sources",
+        "suggestions",
+        "evidence",
+        "lang",
+    }
     assert reply["answered"] is True
     assert "Hancharyk" in reply["text"]
     assert reply["sources"] and reply["sources"][0]["title"] in reply["text"]
     assert reply["lang"] == "en"
+
+
+def test_ask_json_carries_the_verbatim_evidence_of_the_answer() -> None:
+    seeds = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+    proc = run_bot("ask", "--json", "--lang", "be", "калі Беларусь выключылі з GSP")
+    assert proc.returncode == 0, proc.stderr
+    reply = json.loads(proc.stdout)
+    assert reply["answered"] is True and reply["lang"] == "be"
+    evidence = reply["evidence"]
+    assert evidence["language"] == "en"
+    assert evidence["source"]["title"] == reply["sources"][0]["title"]
+    assert "Generalized Scheme of preferences" in evidence["excerpt"]
+    texts = [" ".join(p.read_text().split()) for p in seeds.glob("*.txt")]
+    if texts:  # the source texts sit beside the project (../shared) in development and CI
+        assert any(" ".join(evidence["excerpt"].split()) in text for text in texts)
+    declined = json.loads(run_bot("ask", "--json", "как приготовить борщ").stdout)
+    assert declined["answered"] is False and declined["evidence"] is None
+
+
+def test_chat_shows_the_evidence_of_the_last_answer() -> None:
+    proc = run_bot(
+        "chat", stdin="who was Lukashenko's main opponent in the 2001 election\n/evidence\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    after = proc.stdout.split("The source's own words", 2)
+    assert len(after) == 3, proc.stdout  # offered under the answer, then shown
+    shown = after[2]
+    assert "\n> " in shown and "Source: “27 years of struggle" in shown
 
 
 def test_ask_batch_one_line_per_question_in_order() -> None:

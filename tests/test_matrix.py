@@ -625,3 +625,31 @@ async def test_a_room_that_refuses_the_bot_stops_nothing(
         answer = await ask(human, room, bot, ARTICLE_33)
         assert "Article 33" in answer.body
     assert owner.notices(muted, bot) == []
+
+
+async def test_an_answer_shows_its_evidence_by_number_or_bang_command(
+    kb: KnowledgeBase,
+    bot_settings: Settings,
+    people: People,
+    bot_user: RegisteredUser,
+    reference: Core,
+) -> None:
+    human = await people.new("human")
+    bot = bot_user.user_id
+    question = "калі Беларусь выключылі з GSP"
+    expected = await reference.answer(question)
+    assert expected.answered and expected.fact_id and expected.lang == "be"
+    assert expected.choices[0].command == f"/evidence {expected.fact_id}"
+    fact = reference.library.facts[expected.fact_id]
+
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+        answered = await ask(human, room, bot, question)
+        by_number = await ask(human, room, bot, "1")
+        by_command = await ask(human, room, bot, "!evidence")
+
+    assert "1. 📄 Словы крыніцы" in answered.body
+    for shown in (by_number, by_command):
+        assert "\n> " + fact.evidence.splitlines()[0] in "\n" + shown.body
+        assert "Цытата прыведзена ў арыгінале" in shown.body
+        assert "Крыніца:" in shown.body

@@ -411,3 +411,16 @@ async def test_button_presses_and_inline_queries_are_limited_per_user(bot: Runni
     # Limits of 60 and 20 a minute, plus what refilled while the 600 updates were handled.
     assert len(emu.calls_to("answerInlineQuery")) < 150
     assert len(emu.calls_to("answerCallbackQuery")) < 100
+
+
+async def test_an_answer_offers_its_evidence_quoted_in_the_original(bot: Running) -> None:
+    emu = bot.emulator
+    emu.send_message("Когда была забастовка в минском метро?", user_id=2101, language_code="ru")
+    [call] = await emu.wait_for("sendMessage")
+    buttons = [b for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+    evidence = next(b for b in buttons if b["callback_data"].startswith("/evidence "))
+    assert evidence["text"] == "📄 Слова источника"
+    emu.press_button(evidence["callback_data"], user_id=2101)
+    shown = await last_text(emu, count=2)
+    assert "<blockquote>" in shown and "strike" in shown  # the English original, verbatim
+    assert "Цитата приведена в оригинале" in shown and "Источник:" in shown

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from bot.commands import resolve_bare_evidence
 from bot.core import Core
 from bot.domain import ChatRef, Choice, Incoming, Platform, Reply
 from bot.texts import t
@@ -49,7 +50,7 @@ class ConsoleTransport:
         """A bare number picks one of the last numbered choices; any other number is no
         question (None), so "2" never answers about Decree No. 2."""
         if not line.isdigit():
-            return line
+            return resolve_bare_evidence(line, [c.command for c in self._choices])
         if 0 < int(line) <= len(self._choices):
             return self._choices[int(line) - 1].command
         return None
@@ -78,4 +79,6 @@ class ConsoleTransport:
                 await self.send(self.chat, reply)
 
     def _incoming(self, text: str) -> Incoming:
-        return Incoming(chat=self.chat, sender_id="local", text=text, is_private=True)
+        return Incoming(
+            chat=self.chat, sender_id="local", text=text, is_private=True, language_hint=self._lang
+        )

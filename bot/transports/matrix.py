@@ -30,7 +30,7 @@ from nio import (
 )
 from nio.crypto import ENCRYPTION_ENABLED
 
-from bot.commands import BY_NAME, Role, parse
+from bot.commands import BY_NAME, Role, parse, resolve_bare_evidence
 from bot.config import MatrixSettings
 from bot.core import Core
 from bot.domain import ChatRef, Incoming, Platform, Reply
@@ -97,7 +97,8 @@ class MatrixTransport:
             store_path=str(store_dir) if self.encrypted else "",
             config=config,
         )
-        self._choices: dict[str, list[str]] = {}
+        # Per room: the language and the commands of the last reply that offered choices.
+        self._choices: dict[str, tuple[str, list[str]]] = {}
         self._joined_at: dict[str, int] = {}
         self._sent_events: dict[str, str] = {}
         self._synced = False
@@ -318,9 +319,13 @@ class MatrixTransport:
         text = self._addressed_text(room, event)
         if text is None:
             return
-        choices = self._choices.get(room.room_id, [])
+        offered_in, choices = self._choices.get(room.room_id, (None, []))
+        picked = text
         if text.isdigit() and 0 < int(text) <= len(choices):
-            text = choices[int(text) - 1]
+            picked = choices[int(text) - 1]
+        picked = resolve_bare_evidence(picked, choices)
+        # A picked choice answers in the language of the reply that offered it.
+        hint, text = (offered_in if picked != text else None), picked
         command = parse(text)
         spec = BY_NAME.get(command.name) if command else None
         is_admin = False
@@ -332,6 +337,7 @@ class MatrixTransport:
             text=text,
             is_private=self._is_direct(room),
             is_chat_admin=is_admin,
+            language_hint=hint,
         )
         for n, reply in enumerate(await self.core.handle(incoming)):
             await self._reply(room.room_id, reply, event.event_id, n)
@@ -384,7 +390,7 @@ class MatrixTransport:
             if len(self._sent_events) > 10_000:
                 self._sent_events.pop(next(iter(self._sent_events)))
         if reply.choices:
-            self._choices[room_id] = [c.command for c in reply.choices]
+            self._choices[room_id] = (reply.lang, [c.command for c in reply.choices])
         for attachment in reply.attachments:
             upload, _ = await self.client.upload(
                 io.BytesIO(attachment.content),

@@ -53,6 +53,7 @@ from bot.core import Core
 from bot.domain import ChatRef, Choice, Incoming, Platform, Reply
 from bot.errors import ChatMoved, ConfigError, DeliveryDeferred, RecipientGone
 from bot.flood import FloodGuard
+from bot.language import detect
 from bot.library import FACT_PREFIX
 from bot.logs import pseudonym
 from bot.texts import LANGUAGES, t
@@ -367,9 +368,9 @@ class TelegramTransport:
         if not valid or not isinstance(message, Message) or query.from_user is None:
             return
         user = query.from_user
-        incoming = await self._incoming(
-            message, user.id, user.language_code, cast(str, query.data)
-        )
+        # A press answers in the language of the message it was on, whatever the app's language.
+        hint = detect(message.text or message.caption or "") or user.language_code
+        incoming = await self._incoming(message, user.id, hint, cast(str, query.data))
         for reply in await self.core.handle(incoming):
             if reply.replace and await self._edit(query, reply):
                 continue
