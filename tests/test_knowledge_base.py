@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from conftest import SEEDS
 
 from bot.errors import KnowledgeError
 from bot.knowledge.loader import load_knowledge
-from bot.knowledge.models import KnowledgeBase
+from bot.knowledge.models import LANGS, KnowledgeBase, Localized
 from bot.knowledge.validate import validate
 from bot.library import FACT_PREFIX, Library
 
@@ -50,6 +51,71 @@ def test_both_article_33_claims_kept_with_their_sources(kb: KnowledgeBase) -> No
     texts = " ".join(" ".join(v) for v in by_source.values())
     assert len(by_source) == 2
     assert "Governing Body" in texts and "International Labour Conference" in texts
+
+
+# The article that reports the UN experts' statement is not a UN publication, and in Belarusian
+# "артыкул ААН" reads like "артыкул 33"; every text names it by what it is.
+UN_ARTICLE_LABEL = {
+    "en": re.compile(r"\bUN(?:\s+experts['’]?)?\s+article", re.IGNORECASE),
+    "ru": re.compile(r"стат\w*(?:\s+об\s+экспертах)?\s+ООН", re.IGNORECASE),
+    "be": re.compile(r"артыкул\w*(?:\s+пра\s+экспертаў)?\s+ААН", re.IGNORECASE),
+}
+MYANMAR = re.compile(r"Myanmar|Мьянм|М['’]янм", re.IGNORECASE)
+
+
+def _texts(kb: KnowledgeBase) -> list[tuple[str, str, str]]:
+    """(where, language, text) for every localized text of every entry, and every quotation."""
+    out: list[tuple[str, str, str]] = []
+    for group in (kb.sources, kb.topics, kb.facts, kb.quotes, kb.events):
+        for entry in group:
+            for name in type(entry).model_fields:
+                value = getattr(entry, name)
+                if isinstance(value, Localized):
+                    out += [(f"{entry.id} {name}", lang, value.get(lang)) for lang in LANGS]
+    out += [(f"{q.id} text", "en", q.text) for q in kb.quotes]
+    return out
+
+
+def test_no_text_calls_the_un_experts_source_a_un_article(kb: KnowledgeBase) -> None:
+    texts = _texts(kb)
+    assert len(texts) > 3 * (len(kb.facts) + len(kb.events))
+    labelled = [
+        (where, lang, text)
+        for where, lang, text in texts
+        if any(pattern.search(text) for pattern in UN_ARTICLE_LABEL.values())
+    ]
+    assert labelled == []
+    assert UN_ARTICLE_LABEL["be"].search("Паводле артыкула ААН, артыкул 33")
+
+
+def test_every_fact_rests_on_the_one_source_its_evidence_quotes(kb: KnowledgeBase) -> None:
+    # Evidence is checked against the first source only: a second source's claims would go
+    # unchecked, so a fact combining two sources is split into one fact per source.
+    assert [(f.id, f.sources) for f in kb.facts if len(f.sources) != 1] == []
+
+
+def test_article_33_precedent_keeps_each_claim_with_its_own_source(kb: KnowledgeBase) -> None:
+    facts = {f.id: f for f in kb.facts}
+    once = facts["article33-used-once"]
+    # "Only once before" is the claim of the article reporting the UN experts' statement, which
+    # names no earlier case: the fact cites that article alone and names none either.
+    assert once.sources == ["un-experts-statement"]
+    assert "only once before" in once.evidence
+    assert [lang for lang in LANGS if MYANMAR.search(once.answer.get(lang))] == []
+    # Myanmar in 2000 is Stary's example of the ILO appealing to its members; he never ties it
+    # to Article 33, so no fact does, and no event or fact files it under Article 33.
+    about_myanmar = [
+        f for f in kb.facts if any(MYANMAR.search(f.answer.get(lang)) for lang in LANGS)
+    ]
+    assert {"myanmar-2000", "top-25-violators"} <= {f.id for f in about_myanmar}
+    for fact in about_myanmar:
+        assert fact.sources == ["stary-27-years"], fact.id
+        assert "once" not in fact.answer.en.lower(), fact.id
+        assert "article-33" not in fact.topics, fact.id
+    assert "does not say whether Article 33" in facts["myanmar-2000"].answer.en
+    for event in kb.events:
+        if MYANMAR.search(event.summary.en):
+            assert "article-33" not in event.topics and "article-33" not in event.id
 
 
 async def test_each_fact_finds_itself_by_its_own_phrasings(kb: KnowledgeBase) -> None:
