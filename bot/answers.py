@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import date as Date
 
-from babel import Locale
 from babel.dates import format_date
 
 from bot.domain import Choice, Evidence, Paragraph, Reply, ReplyKind, SourceRef, Style
 from bot.knowledge.models import Event, Fact, Precision, Quote, Source
 from bot.library import FACT_PREFIX, QUOTE_PREFIX, Library
 from bot.search.matcher import MatchResult
-from bot.texts import t
+from bot.texts import language_name, t
+from bot.web.links import fact_url
 
 MAX_SUGGESTIONS = 3
 MIN_SUGGESTION_SCORE = 0.25
@@ -105,9 +105,7 @@ def excerpt_of(library: Library, entry_id: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def evidence_reply(
-    library: Library, entry_id: str, lang: str, page_url: str | None = None
-) -> Reply:
+def evidence_reply(library: Library, entry_id: str, lang: str) -> Reply:
     """The words an entry rests on, marked as a quotation, then its source in full."""
     found = excerpt_of(library, entry_id)
     evidence = entry_evidence(library, *found, lang) if found else None
@@ -122,13 +120,11 @@ def evidence_reply(
         Paragraph(text=evidence.excerpt, style=Style.QUOTE),
     ]
     if evidence.language != lang:
-        language = Locale.parse(lang).languages.get(evidence.language, evidence.language)
+        language = language_name(evidence.language, lang)
         paragraphs.append(
             Paragraph(text=t(lang, "evidence.original", language=language), style=Style.NOTE)
         )
     paragraphs += source_paragraphs(library, found[1][:1], lang)
-    if page_url:
-        paragraphs.append(Paragraph(text=t(lang, "evidence.page", url=page_url), style=Style.NOTE))
     return Reply(
         paragraphs=tuple(paragraphs),
         lang=lang,
@@ -138,8 +134,25 @@ def evidence_reply(
     )
 
 
+def with_page_link(library: Library, reply: Reply, public_url: str | None) -> Reply:
+    """A reply about a fact, with the permanent address of its public page when there is one."""
+    fact = library.facts.get(reply.fact_id or "")
+    if not public_url or fact is None or fact.retracted:
+        return reply
+    link = Paragraph(
+        text=t(reply.lang, "answer.page", url=fact_url(public_url, fact.id)), style=Style.NOTE
+    )
+    paragraphs = list(reply.paragraphs)
+    sources = [i for i, p in enumerate(paragraphs) if p.style is Style.SOURCE]
+    paragraphs.insert(sources[-1] + 1 if sources else len(paragraphs), link)  # before "See also"
+    return reply.model_copy(update={"paragraphs": tuple(paragraphs)})
+
+
 def answer_fact(library: Library, fact: Fact, lang: str, score: float = 1.0) -> Reply:
     paragraphs = [Paragraph(text=fact.answer.get(lang))]
+    if fact.corrected is not None:
+        day = format_date(fact.corrected, format="long", locale=lang)
+        paragraphs.append(Paragraph(text=t(lang, "answer.corrected", day=day), style=Style.NOTE))
     paragraphs += source_paragraphs(library, fact.sources, lang)
     related = [library.facts[r] for r in fact.related if r in library.facts]
     related = [r for r in related if not r.retracted][:MAX_SUGGESTIONS]

@@ -26,18 +26,19 @@ from bot.store.db import Database
 from bot.store.repositories import Repository
 from bot.transports.base import Transport
 from bot.transports.console import ConsoleTransport
+from bot.web import public_pages
 
 logger = logging.getLogger(__name__)
 
 
 async def alerts_status(settings: Settings) -> int:
-    """Print the outbox: rows per status, then per event."""
+    """Print the outbox: rows per status, then per kind and subject (event, correction)."""
     async with Database(settings.database) as db:
         repository = Repository(db)
         counts = await repository.outbox_counts()
         print("outbox: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
-        for event_id, status, n in await repository.outbox_by_event():
-            print(f"  {event_id:<40} {status:<8} {n:>7}")
+        for kind, subject, status, n in await repository.outbox_by_event():
+            print(f"  {kind:<10} {subject:<48} {status:<8} {n:>7}")
     return 0
 
 
@@ -154,7 +155,8 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
     An embedding caller (the tests) may pass its own ``stop`` event instead; then no signal
     handlers are installed and setting the event stops the bot.
     """
-    if not (settings.telegram.configured or settings.matrix.configured):
+    serves_pages = settings.http.public_pages and settings.http.port is not None
+    if not (settings.telegram.configured or settings.matrix.configured or serves_pages):
         print(
             "error: no platform is configured: set BOT_TELEGRAM__TOKEN for Telegram, or "
             "BOT_MATRIX__HOMESERVER, BOT_MATRIX__USER_ID and BOT_MATRIX__ACCESS_TOKEN for Matrix "
@@ -172,6 +174,8 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
         library = await build_library(kb, settings, repository)
         await publish_new_knowledge_events(library, repository, clock)
         core = Core(library, settings, repository, clock)
+        # Entries confirmed just before a stop may not have been matched to waiting questions.
+        await core.rematch_waiting()
         limiters = build_limiters(settings, clock)
         try:
             transports = build_transports(core, settings, stop, limiters, repository)
@@ -193,7 +197,12 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
                 if settings.http.port is not None:
                     readiness = {p.value: t.ready for p, t in transports.items()}
                     ops = OpsServer(
-                        settings.http.host, settings.http.port, repository, readiness, stop
+                        settings.http.host,
+                        settings.http.port,
+                        repository,
+                        readiness,
+                        stop,
+                        pages=public_pages(settings, library, repository),
                     )
                     group.create_task(_run_or_stop(ops.run(), stop))
         except* ConfigError as errors:

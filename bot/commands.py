@@ -13,6 +13,7 @@ class Role(StrEnum):
 
     USER = "user"
     CHAT_ADMIN = "chat_admin"
+    ASKER = "asker"  # in a group: the person who asked the question, or a chat admin
     ADMIN = "admin"
 
 
@@ -24,6 +25,11 @@ class Command:
     help_key: str
     role: Role = Role.USER
     menu: bool = True
+
+    @property
+    def checks_chat_admin(self) -> bool:
+        """Whether a transport must tell the core if a group's sender is a chat admin."""
+        return self.role in (Role.CHAT_ADMIN, Role.ASKER)
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -43,6 +49,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("forgetme", "help.cmd.forgetme", Role.CHAT_ADMIN),
     Command("fact", "help.cmd.fact", menu=False),
     Command("evidence", "help.cmd.evidence", menu=False),
+    Command("notifyme", "help.cmd.notifyme", Role.ASKER, menu=False),
     Command("addfact", "help.cmd.addfact", Role.ADMIN, menu=False),
     Command("editfact", "help.cmd.editfact", Role.ADMIN, menu=False),
     Command("retract", "help.cmd.retract", Role.ADMIN, menu=False),
@@ -99,10 +106,13 @@ def parse(text: str) -> ParsedCommand | None:
     return ParsedCommand(m.group(1).lower(), m.group(2), (m.group(3) or "").strip())
 
 
-def resolve_bare_evidence(text: str, offered: Sequence[str]) -> str:
-    """A bare ``/evidence`` (``!evidence`` on Matrix) asks for the evidence of the last reply,
+FOLLOW_UPS = ("evidence", "notifyme")
+
+
+def resolve_follow_up(text: str, offered: Sequence[str]) -> str:
+    """A bare ``/evidence`` or ``/notifyme`` (``!evidence`` on Matrix) is about the last reply,
     which offered it as a choice; transports that remember the last choices resolve it here."""
     command = parse(text)
-    if command is None or command.name != "evidence" or command.args:
+    if command is None or command.name not in FOLLOW_UPS or command.args:
         return text
-    return next((c for c in offered if c.startswith("/evidence ")), text)
+    return next((c for c in offered if c.startswith(f"/{command.name} ")), text)

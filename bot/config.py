@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -164,11 +165,41 @@ class AlertSettings(Section):
     delivered_retention_days: int = Field(default=7, ge=0)
 
 
+class PrivacySettings(Section):
+    """How long what people asked us to keep is kept."""
+
+    pending_question_days: int = Field(
+        default=30, ge=1, le=365, description="a question waiting for an answer is forgotten after"
+    )
+
+
 class HttpSettings(Section):
-    """The operations endpoint (/healthz, /readyz, /metrics); off unless ``port`` is set."""
+    """The operations endpoint (/healthz, /readyz, /metrics) and, with ``public_pages``, the
+    read-only pages of the knowledge base; off unless ``port`` is set."""
 
     host: str = "127.0.0.1"
     port: int | None = Field(default=None, ge=1, le=65535)
+    public_pages: bool = Field(
+        default=False, description="serve the knowledge base as read-only HTML pages"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="public base address of the pages, e.g. https://example.org/facts/ behind a "
+        "reverse proxy; its path is the prefix of every link",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) address such as https://example.org/")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r} must not have a query or a fragment")
+        return value
 
 
 class Settings(BaseSettings):
@@ -197,6 +228,7 @@ class Settings(BaseSettings):
     matrix: MatrixSettings = MatrixSettings()
     alerts: AlertSettings = AlertSettings()
     http: HttpSettings = HttpSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @model_validator(mode="after")
     def _vector_cache_beside_database(self) -> Settings:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
 from bot import answers
 from bot.admin.curation import Curation
 from bot.admin.roles import is_admin
+from bot.alerts.notices import AnswerFound
 from bot.clock import Clock, SystemClock
 from bot.commands import ADMIN_HELP, BY_NAME, COMMANDS, ParsedCommand, Role, parse
 from bot.config import Settings
@@ -20,12 +22,14 @@ from bot.metrics import QUESTIONS, REPLY_SECONDS
 from bot.search.normalize import words
 from bot.store.repositories import Repository
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, t
+from bot.waiting import NotifyOffers
 
 logger = logging.getLogger(__name__)
 
 TIMELINE_PAGE = 8
 TOPIC_PAGE = 12
 QUOTE_PAGE = 8
+CORRECTIONS = "corrections"  # the /toggle that turns correction notices off and on
 
 
 def info(
@@ -72,12 +76,21 @@ class Core:
         self.repository = repository
         self.clock = clock or SystemClock()
         self.flood = FloodGuard(settings.questions_per_minute, self.clock)
+        self.offers = NotifyOffers(self.clock)
         self.on_publish: Callable[[], None] = lambda: None
         self.curation = (
-            Curation(library, repository, self.clock, lambda: self.on_publish())
+            Curation(
+                library,
+                repository,
+                self.clock,
+                lambda: self.on_publish(),
+                on_confirmed=self.schedule_rematch,
+            )
             if repository is not None
             else None
         )
+        self._rematching = asyncio.Lock()
+        self._background: set[asyncio.Task[int]] = set()
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -109,7 +122,7 @@ class Core:
                 drafted = await self.curation.answer_text(incoming, incoming.text, lang)
                 if drafted is not None:
                     return [drafted]
-            return [await self.ask(incoming.text, lang)]
+            return [await self.ask(incoming.text, lang, incoming)]
         except UserError as exc:
             return [text_reply(lang, exc.key, ReplyKind.ERROR, **exc.params)]
         except Exception:
@@ -149,16 +162,79 @@ class Core:
         lang = lang or detect(question) or self.settings.default_language
         if not words(question):
             return text_reply(lang, "ask.empty")
-        return answers.answer(self.library, await self.library.search(question), lang)
+        reply = answers.answer(self.library, await self.library.search(question), lang)
+        return answers.with_page_link(self.library, reply, self.settings.http.public_url)
 
-    async def ask(self, question: str, lang: str) -> Reply:
+    async def ask(self, question: str, lang: str, incoming: Incoming | None = None) -> Reply:
         with REPLY_SECONDS.time():
             reply = await self.answer(question, lang)
         QUESTIONS.labels("answered" if reply.answered else "declined").inc()
         if self.repository is not None and words(question):
             declined = None if reply.answered else " ".join(words(question))
             await self.repository.count_question(self.clock.now(), reply.fact_id, declined)
+            if declined and incoming is not None and reply.kind is ReplyKind.DECLINE:
+                token = self.offers.offer(incoming.chat.key, incoming.sender_id, declined, lang)
+                offer = Choice(label=t(lang, "notify.button"), command=f"/notifyme {token}")
+                reply = reply.model_copy(update={"choices": (*reply.choices, offer)})
         return reply
+
+    async def notify_me(self, incoming: Incoming, lang: str, token: str) -> Reply:
+        """Keep the offered question for this chat until it is answered or expires."""
+        offer = self.offers.get(token.strip())
+        if self.repository is None or offer is None or offer.chat != incoming.chat.key:
+            return text_reply(lang, "notify.expired")
+        if not (
+            incoming.is_private or incoming.is_chat_admin or incoming.sender_id == offer.sender_id
+        ):
+            return text_reply(lang, "notify.asker_only", ReplyKind.ERROR)
+        days = self.settings.privacy.pending_question_days
+        now = self.clock.now()
+        await self.repository.wait_for_answer(
+            incoming.chat, offer.question, offer.language, now, now + days * 86400
+        )
+        self.offers.discard(token.strip())
+        return text_reply(lang, "notify.saved", days=days)
+
+    def schedule_rematch(self) -> None:
+        """An admin confirmed an entry: match the waiting questions again, in the background."""
+        task = asyncio.get_running_loop().create_task(self.rematch_waiting())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def rematch_waiting(self) -> int:
+        """Ask every waiting question again, with the decision a live question gets; each one
+        now answered by an entry confirmed since the last run is queued for its chat (through
+        the outbox) and forgotten. Returns how many were queued."""
+        repository = self.repository
+        if repository is None:
+            return 0
+        async with self._rematching:
+            try:
+                entries = await repository.rematch_queue()
+                queued = 0
+                if entries:
+                    for waiting in await repository.waiting_questions(self.clock.now()):
+                        reply = await self.answer(waiting.question, waiting.language)
+                        entry = (reply.fact_id or "").removeprefix(QUOTE_PREFIX)
+                        if not reply.answered or entry not in entries:
+                            continue
+                        found = AnswerFound(
+                            question=waiting.question, entry=entry, language=waiting.language
+                        )
+                        if await repository.answer_found(
+                            waiting, found.model_dump_json(), self.clock.now()
+                        ):
+                            queued += 1
+                    for entry in entries:
+                        await repository.rematched(entry)
+            except Exception:
+                # The queue stays as it is and is matched again at the next confirm or start.
+                logger.exception("waiting.rematch_failed")
+                return 0
+        if queued:
+            logger.info("waiting.answered", extra={"queued": queued})
+            self.on_publish()
+        return queued
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -189,7 +265,9 @@ class Core:
             case "ask":
                 if not args:
                     return [text_reply(lang, "ask.empty")]
-                return [await self.ask(args, lang)]
+                return [await self.ask(args, lang, incoming)]
+            case "notifyme":
+                return [await self.notify_me(incoming, lang, args)]
             case "topics":
                 return [self.topics(lang, args)]
             case "fact":
@@ -197,7 +275,8 @@ class Core:
             case "evidence":
                 if not args:
                     return [text_reply(lang, "evidence.pick")]
-                return [answers.evidence_reply(self.library, args.split()[0], lang)]
+                reply = answers.evidence_reply(self.library, args.split()[0], lang)
+                return [answers.with_page_link(self.library, reply, self.settings.http.public_url)]
             case "timeline":
                 return [self.timeline(lang, _page_number(args))]
             case "quote":
@@ -207,7 +286,7 @@ class Core:
             case "language":
                 return [await self.language(incoming, lang, args)]
             case "privacy":
-                return [text_reply(lang, "privacy.body")]
+                return [await self.privacy(incoming, lang)]
             case "forgetme":
                 return [await self.forget(incoming, lang, args)]
             case "subscribe" | "toggle" | "unsubscribe" | "subscriptions":
@@ -272,7 +351,8 @@ class Core:
         fact = self.library.facts.get(fact_id.strip())
         if fact is None or fact.retracted:
             return text_reply(lang, "fact.unknown", ReplyKind.ERROR)
-        return answers.answer_fact(self.library, fact, lang)
+        reply = answers.answer_fact(self.library, fact, lang)
+        return answers.with_page_link(self.library, reply, self.settings.http.public_url)
 
     def timeline(self, lang: str, page: int) -> Reply:
         events = self.library.timeline()
@@ -361,6 +441,17 @@ class Core:
         ]
         return info(lang, Paragraph(text=t(lang, "language.pick")), choices=choices)
 
+    async def privacy(self, incoming: Incoming, lang: str) -> Reply:
+        days = self.settings.privacy.pending_question_days
+        paragraphs = [Paragraph(text=t(lang, "privacy.body", days=days))]
+        if self.repository is not None:
+            waiting = await self.repository.waiting_count(incoming.chat, self.clock.now())
+            if waiting:
+                paragraphs.append(
+                    Paragraph(text=t(lang, "privacy.waiting", count=waiting), style=Style.NOTE)
+                )
+        return info(lang, *paragraphs)
+
     async def forget(self, incoming: Incoming, lang: str, args: str) -> Reply:
         """/forgetme asks first; /forgetme confirm deletes everything tied to the chat."""
         if args.strip().lower() != "confirm" or self.repository is None:
@@ -395,6 +486,10 @@ class Core:
         chat = incoming.chat
         topic_id = args.strip().lower()
         topics = self.library.topics
+        if name == "toggle" and topic_id == CORRECTIONS:
+            wanted = not await repository.wants_corrections(chat)
+            await repository.set_corrections(chat, wanted, self.clock.now())
+            return await self.subscription_menu(incoming, lang)
         if topic_id and topic_id != "all" and topic_id not in topics:
             return text_reply(lang, "subscribe.unknown", ReplyKind.ERROR, topic=args.strip()[:40])
         chosen = list(topics) if topic_id in ("all", "") else [topic_id]
@@ -432,6 +527,13 @@ class Core:
             )
             for topic in self.library.topics.values()
         ]
+        corrections = await self.repository.wants_corrections(incoming.chat)
+        choices.append(
+            Choice(
+                label=("✅ " if corrections else "▫️ ") + t(lang, "subscribe.corrections"),
+                command=f"/toggle {CORRECTIONS}",
+            )
+        )
         choices.append(Choice(label=t(lang, "subscribe.all"), command="/subscribe all"))
         choices.append(Choice(label=t(lang, "subscribe.none"), command="/unsubscribe all"))
         text = t(lang, "subscribe.pick", count=len(followed), total=len(self.library.topics))

@@ -1,16 +1,21 @@
-"""Operations endpoint: /healthz, /readyz and /metrics over aiohttp when BOT_HTTP__PORT is set."""
+"""Operations endpoint: /healthz, /readyz and /metrics over aiohttp when BOT_HTTP__PORT is set;
+with BOT_HTTP__PUBLIC_PAGES also the read-only pages of the knowledge base (bot/web)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.metrics import ALERT_BACKLOG, REGISTRY
 from bot.store.repositories import Repository
+
+if TYPE_CHECKING:
+    from bot.web.pages import PublicPages
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +30,11 @@ class OpsServer:
         repository: Repository,
         readiness: dict[str, Callable[[], bool]],
         stop: asyncio.Event,
+        pages: PublicPages | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.pages = pages
+        self.listening = asyncio.Event()  # set once the socket accepts (port 0: self.port is set)
         self.repository = repository
         self.readiness = readiness
         self.stop_event = stop
@@ -54,7 +62,7 @@ class OpsServer:
         )
 
     async def run(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self.pages.middleware] if self.pages else [])
         app.add_routes(
             [
                 web.get("/healthz", self.healthz),
@@ -62,10 +70,15 @@ class OpsServer:
                 web.get("/metrics", self.metrics),
             ]
         )
+        if self.pages is not None:
+            app.add_routes(self.pages.routes())
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
+        if not self.port:
+            self.port = int(runner.addresses[0][1])
+        self.listening.set()
         logger.info("ops.listening", extra={"port": self.port})
         try:
             await self.stop_event.wait()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.pofile import read_po
 
 LANGUAGES: tuple[str, ...] = ("en", "ru", "be")
@@ -16,24 +17,44 @@ LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "be": "Беларус
 LOCALES = Path(__file__).resolve().parent / "locales"
 
 
+class Catalogues:
+    """The ``<domain>.po`` catalogue of each language under ``directory``, read with Babel."""
+
+    def __init__(self, directory: Path, domain: str) -> None:
+        self.directory = directory
+        self.domain = domain
+        self.catalogue = cache(self._read)
+
+    def _read(self, lang: str) -> dict[str, str]:
+        """Key -> text for one language (blocking file read, cached; call ``preload`` early)."""
+        path = self.directory / lang / "LC_MESSAGES" / f"{self.domain}.po"
+        if not path.is_file():
+            return {}
+        with path.open("rb") as fh:
+            po = read_po(fh, locale=lang)
+        return {str(m.id): str(m.string) for m in po if m.id and m.string}
+
+    def preload(self) -> None:
+        """Read every catalogue before the event loop starts."""
+        for lang in LANGUAGES:
+            self.catalogue(lang)
+
+    def text(self, lang: str, key: str, **params: object) -> str:
+        """The text for ``key`` in ``lang`` (English if missing), ``{name}`` params filled in."""
+        text = self.catalogue(lang).get(key) or self.catalogue("en").get(key) or key
+        return text.format(**params) if params else text
+
+
+CHAT = Catalogues(LOCALES, "messages")
+catalogue = CHAT.catalogue
+preload = CHAT.preload
+t = CHAT.text
+
+
 @cache
-def catalogue(lang: str) -> dict[str, str]:
-    """Key -> text for one language (blocking file read, cached; call ``preload`` early)."""
-    path = LOCALES / lang / "LC_MESSAGES" / "messages.po"
-    if not path.is_file():
-        return {}
-    with path.open("rb") as fh:
-        po = read_po(fh, locale=lang)
-    return {str(m.id): str(m.string) for m in po if m.id and m.string}
-
-
-def preload() -> None:
-    """Read every catalogue before the event loop starts."""
-    for lang in LANGUAGES:
-        catalogue(lang)
-
-
-def t(lang: str, key: str, **params: object) -> str:
-    """The text for ``key`` in ``lang`` (English if missing), with ``{name}`` params filled in."""
-    text = catalogue(lang).get(key) or catalogue("en").get(key) or key
-    return text.format(**params) if params else text
+def language_name(code: str, lang: str) -> str:
+    """The name of language ``code`` written in ``lang``: ("en", "ru") -> "английский"."""
+    try:
+        return str(Locale.parse(lang).languages.get(code) or code)
+    except (ValueError, LookupError):
+        return code

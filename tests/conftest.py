@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from support.curation import Served, serving
 from support.synapse import SynapseServer, running_or_skip
 from support.telegram_emulator import TelegramEmulator
 
@@ -62,6 +63,15 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 @pytest.fixture
 async def core(kb: KnowledgeBase, settings: Settings, db: Database) -> Core:
     return Core(Library(kb, settings.search), settings, Repository(db))
+
+
+@pytest.fixture
+async def served(
+    emulator: TelegramEmulator, kb: KnowledgeBase, db: Database
+) -> AsyncIterator[Served]:
+    """The Telegram bot with its delivery worker, as an admin and users talk to it."""
+    async with serving(emulator, kb, db) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

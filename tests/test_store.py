@@ -121,5 +121,14 @@ async def test_forget_chat_deletes_everything_tied_to_it(db: Database) -> None:
     await repository.subscribe(CHAT, ["history"], 0)
     await repository.set_chat_language(CHAT, "ru", 0)
     await repository.publish_event(event(), 0)
-    assert await repository.forget_chat(CHAT) == {"subscriptions": 1, "alerts": 1, "language": 1}
+    await repository.wait_for_answer(CHAT, "who chairs the bkdp", "en", 0, 86400)
+    await repository.set_corrections(CHAT, False, 0)
+    assert await repository.forget_chat(CHAT) == {
+        "subscriptions": 1,
+        "alerts": 1,
+        "language": 1,
+        "waiting": 1,
+    }
     assert await repository.chat_language(CHAT) is None
+    assert await repository.waiting_count(CHAT, 0) == 0
+    assert await repository.wants_corrections(CHAT)

@@ -12,12 +12,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from datetime import date as Date
 
 from pydantic import BaseModel
 
 from bot import answers
 from bot.admin.forms import FORMS, FieldError, Form, build, display, entry_id, values_of
 from bot.admin.roles import actor
+from bot.alerts.notices import Correction
 from bot.clock import Clock, day_of
 from bot.domain import Attachment, Choice, Incoming, Paragraph, Reply, ReplyKind, Style
 from bot.knowledge.export import to_single_yaml
@@ -31,6 +33,7 @@ logger = logging.getLogger(__name__)
 SESSION_TTL = 30 * 60
 ADD_COMMANDS = {"addfact": "fact", "addquote": "quote", "addsource": "source", "addevent": "event"}
 SOURCE_PAGE = 8  # existing sources offered per page when a form asks for its source
+MINOR = "minor"  # "/confirm minor": an edit that fixes a typo and sends no correction
 
 
 @dataclass(slots=True)
@@ -78,11 +81,13 @@ class Curation:
         repository: Repository,
         clock: Clock,
         on_publish: Callable[[], None],
+        on_confirmed: Callable[[], None] = lambda: None,
     ) -> None:
         self.library = library
         self.repository = repository
         self.clock = clock
         self.on_publish = on_publish
+        self.on_confirmed = on_confirmed
         self.drafts: dict[str, Draft] = {}
 
     def draft_of(self, incoming: Incoming) -> Draft | None:
@@ -140,7 +145,7 @@ class Curation:
                 draft.asking, draft.single = args.strip(), True
                 return [self.ask(draft, lang)]
             case "confirm":
-                return [await self.confirm(incoming, draft, lang)]
+                return [await self.confirm(incoming, draft, lang, args.strip())]
         return [_say(lang, "admin.no_draft", ReplyKind.ERROR)]
 
     async def answer_text(self, incoming: Incoming, text: str, lang: str) -> Reply | None:
@@ -320,6 +325,8 @@ class Curation:
             entry, new_source = self._built(draft)
         except FieldError as exc:
             return self._build_failed(draft, exc, lang)
+        if self._is_correction(draft, entry):
+            entry = entry.model_copy(update={"corrected": self._today()})
         shown = self.render(entry, new_source, lang)
         header = Paragraph(text=t(lang, "admin.preview"), style=Style.HEADING)
         paragraphs = [header, *shown.paragraphs]
@@ -328,8 +335,13 @@ class Curation:
             paragraphs.append(
                 Paragraph(text=t(lang, "admin.reach", count=count), style=Style.NOTE)
             )
-        choices = [
-            Choice(label=t(lang, "admin.confirm"), command="/confirm"),
+        choices = [Choice(label=t(lang, "admin.confirm"), command="/confirm")]
+        if self._is_correction(draft, entry):
+            paragraphs.append(Paragraph(text=t(lang, "admin.correction_hint"), style=Style.NOTE))
+            choices.append(
+                Choice(label=t(lang, "admin.confirm_minor"), command=f"/confirm {MINOR}")
+            )
+        choices += [
             Choice(label=t(lang, "admin.edit"), command="/edit"),
             Choice(label=t(lang, "admin.cancel"), command="/cancel"),
         ]
@@ -363,20 +375,53 @@ class Curation:
                 del library.sources[new_source.id]
         raise AssertionError(entry)
 
-    async def confirm(self, incoming: Incoming, draft: Draft, lang: str) -> Reply:
+    async def confirm(self, incoming: Incoming, draft: Draft, lang: str, args: str = "") -> Reply:
+        """Save the draft. An edit that changes a fact's answer is a correction, sent to the
+        chats following its topics with ``args`` as the reason, unless ``args`` is "minor"."""
         try:
             entry, new_source = self._built(draft)
         except FieldError as exc:
             return self._build_failed(draft, exc, lang)
         action = "edit" if draft.existing is not None else "add"
+        correction = None
+        if self._is_correction(draft, entry) and args.lower() != MINOR:
+            today = self._today()
+            entry = entry.model_copy(update={"corrected": today})
+            correction = Correction(
+                fact_id=entry_id(entry), retracted=False, day=today, reason=args[:300] or None
+            )
         recipients = await self.save(
-            incoming, draft.form.kind, entry, draft.existing, action, new_source=new_source
+            incoming,
+            draft.form.kind,
+            entry,
+            draft.existing,
+            action,
+            new_source=new_source,
+            reason=correction.reason if correction else None,
+            correction=correction,
         )
         self.drafts.pop(actor(incoming), None)
         saved_id = entry_id(entry)
+        if correction is not None:
+            return _reply(
+                lang,
+                Paragraph(text=t(lang, "admin.saved", id=saved_id)),
+                Paragraph(text=t(lang, "admin.corrections_sent", count=recipients or 0)),
+            )
         if recipients is not None:
             return _say(lang, "admin.published", id=saved_id, count=recipients)
         return _say(lang, "admin.saved", id=saved_id)
+
+    @staticmethod
+    def _is_correction(draft: Draft, entry: BaseModel) -> bool:
+        """An edit that changes what a fact answers (unless confirmed as minor)."""
+        before = draft.existing
+        return (
+            isinstance(before, Fact) and isinstance(entry, Fact) and entry.answer != before.answer
+        )
+
+    def _today(self) -> Date:
+        return datetime.fromtimestamp(self.clock.now(), UTC).date()
 
     async def save(
         self,
@@ -388,8 +433,12 @@ class Curation:
         *,
         new_source: Source | None = None,
         reason: str | None = None,
+        correction: Correction | None = None,
     ) -> int | None:
-        """One transaction: entry (+ new source), audit rows, outbox rows; then the library."""
+        """One transaction: entry (+ new source), audit rows, outbox rows (an event's alerts or
+        a fact's correction) and the mark to match waiting questions again; then the library.
+
+        Returns how many chats an event's alerts or a correction were queued for."""
         now = self.clock.now()
         who = actor(incoming)
         recipients: int | None = None
@@ -404,7 +453,7 @@ class Curation:
                     action="add",
                     now=now,
                 )
-            await self.repository.save_entry_in(
+            audit_id = await self.repository.save_entry_in(
                 conn,
                 kind=kind,
                 entry=entry,
@@ -416,6 +465,17 @@ class Curation:
             )
             if isinstance(entry, Event):
                 recipients = await self.repository.publish_event_in(conn, entry, now) or 0
+            if isinstance(entry, Fact) and correction is not None:
+                recipients = await self.repository.queue_correction_in(
+                    conn,
+                    f"correction:{entry.id}:{audit_id}",
+                    list(entry.topics),
+                    correction.model_dump_json(),
+                    now,
+                )
+            rematch = isinstance(entry, Quote) or (isinstance(entry, Fact) and not entry.retracted)
+            if rematch:
+                await self.repository.queue_rematch_in(conn, entry_id(entry), now)
         if new_source is not None:
             self.library.put_source(new_source)
         match entry:
@@ -427,7 +487,10 @@ class Curation:
                 self.library.put_source(entry)
             case Event():
                 self.library.put_event(entry)
-                self.on_publish()
+        if isinstance(entry, Event) or correction is not None:
+            self.on_publish()
+        if rematch:
+            self.on_confirmed()
         logger.info(
             "admin.saved", extra={"kind": kind, "entry": entry_id(entry), "action": action}
         )
@@ -446,15 +509,27 @@ class Curation:
                 lang, "admin.already_retracted" if retracted else "admin.not_retracted", id=fact_id
             )
         updated = fact.model_copy(update={"retracted": retracted})
-        await self.save(
+        correction = (
+            Correction(
+                fact_id=fact_id, retracted=True, day=self._today(), reason=reason[:300] or None
+            )
+            if retracted
+            else None
+        )
+        recipients = await self.save(
             incoming,
             "fact",
             updated,
             fact,
             "retract" if retracted else "restore",
             reason=reason[:300] or None,
+            correction=correction,
         )
-        return _say(lang, "admin.retracted" if retracted else "admin.restored", id=fact_id)
+        done = _say(lang, "admin.retracted" if retracted else "admin.restored", id=fact_id)
+        if correction is None:
+            return done
+        sent = Paragraph(text=t(lang, "admin.corrections_sent", count=recipients or 0))
+        return done.model_copy(update={"paragraphs": (*done.paragraphs, sent)})
 
     # -- reports -------------------------------------------------------------------------------
 
@@ -464,10 +539,16 @@ class Curation:
     async def unanswered(self, lang: str, args: str) -> Reply:
         days = int(args) if args.strip().isdigit() and 0 < int(args) <= 366 else 7
         rows = await self.repository.unanswered(self._since(days))
-        if not rows:
+        waiting = await self.repository.waiting_by_wording(self.clock.now())
+        if not rows and not waiting:
             return _say(lang, "admin.unanswered_none", days=days)
         paragraphs = [Paragraph(text=t(lang, "admin.unanswered", days=days), style=Style.HEADING)]
         paragraphs += [Paragraph(text=f"{n} × {text}", style=Style.ITEM) for text, n in rows]
+        if waiting:
+            paragraphs.append(Paragraph(text=t(lang, "admin.waiting"), style=Style.HEADING))
+            paragraphs += [
+                Paragraph(text=f"{n} × {text}", style=Style.ITEM) for text, n in waiting
+            ]
         return _reply(lang, *paragraphs)
 
     async def stats(self, lang: str) -> Reply:

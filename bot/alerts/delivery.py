@@ -13,16 +13,18 @@ import contextlib
 import logging
 
 from bot import answers
+from bot.alerts import notices
+from bot.alerts.notices import AnswerFound, Correction
 from bot.alerts.ratelimit import RateLimiter
 from bot.clock import Clock, day_of
 from bot.config import AlertSettings
-from bot.domain import Platform
+from bot.domain import Platform, Reply
 from bot.errors import ChatMoved, DeliveryDeferred, RecipientGone
 from bot.knowledge.models import Event
 from bot.library import Library
 from bot.logs import pseudonym
 from bot.metrics import ALERTS
-from bot.store.repositories import OutboxRow, Repository
+from bot.store.repositories import OutboxKind, OutboxRow, Repository
 from bot.transports.base import Transport
 
 logger = logging.getLogger(__name__)
@@ -126,6 +128,7 @@ class DeliveryWorker:
         now = self.clock.now()
         await self.repository.purge_delivered(now - self.settings.delivered_retention_days * 86400)
         await self.repository.expire_declined(day_of(now - self.declined_retention_days * 86400))
+        await self.repository.expire_waiting(now)
 
     async def _deliver_guarded(self, row: OutboxRow) -> None:
         try:
@@ -143,21 +146,35 @@ class DeliveryWorker:
                 self.library.put_event(event)
         return event
 
+    async def _reply(self, row: OutboxRow) -> Reply | None:
+        """What the row says, in the chat's language; None if its subject is gone."""
+        lang = await self.repository.chat_language(row.chat)
+        match row.kind:
+            case OutboxKind.ALERT:
+                event = await self._event(row.event_id)
+                lang = lang or self.default_language
+                return answers.alert_reply(self.library, event, lang) if event else None
+            case OutboxKind.ANSWER:
+                found = AnswerFound.model_validate_json(row.payload or "{}")
+                return notices.answer_found_reply(self.library, found, lang or found.language)
+            case OutboxKind.CORRECTION:
+                correction = Correction.model_validate_json(row.payload or "{}")
+                lang = lang or self.default_language
+                return notices.correction_reply(self.library, correction, lang)
+
     async def deliver(self, row: OutboxRow) -> None:
-        """Send one alert and record what happened."""
+        """Send one message and record what happened."""
         now = self.clock.now()
-        event = await self._event(row.event_id)
         transport = self.transports.get(row.platform)
-        if event is None or transport is None:
-            await self.repository.mark_failed(row, now, "unknown event or platform")
+        reply = await self._reply(row) if transport is not None else None
+        if reply is None or transport is None:
+            await self.repository.mark_failed(row, now, "unknown subject or platform")
             return
         limiter = self.limiters[row.platform]
         wait = await limiter.acquire(f"{row.platform.value}:{row.chat_id}", is_group(row))
         if wait > 0:
             await self.repository.mark_retry(row, now, now + wait, "chat rate limit", count=False)
             return
-        lang = await self.repository.chat_language(row.chat) or self.default_language
-        reply = answers.alert_reply(self.library, event, lang)
         try:
             await asyncio.wait_for(transport.send(row.chat, reply), SEND_TIMEOUT)
         except DeliveryDeferred as exc:

@@ -144,6 +144,9 @@ class Fact(Frozen):
     questions: Phrases = Field(default_factory=Phrases)
     related: list[EntryId] = Field(default_factory=list)
     retracted: bool = False
+    corrected: Date | None = Field(
+        default=None, description="when an admin last changed the answer (not for typo fixes)"
+    )
 
     @model_validator(mode="after")
     def _short_answer(self) -> Fact:

@@ -80,8 +80,8 @@ def words(text: str) -> list[str]:
 @lru_cache(maxsize=200_000)
 def term(word: str) -> str:
     """One folded word -> its index term: stem, transliterate, reduce to a skeleton."""
-    if word.isdigit():
-        return word
+    if word.isdecimal():  # any script's digits ("୦", "٣") are the ASCII number
+        return word if word.isascii() else "".join(str(unicodedata.decimal(c)) for c in word)
     if _CYRILLIC.search(word):
         word = _russian.stemWord(word.translate(_BELARUSIAN_TO_RUSSIAN))
     else:

@@ -12,8 +12,12 @@ import aiosqlite
 from bot.errors import ConfigError
 from bot.store.migrate import apply_migrations, migration_files
 
-_CREATE = re.compile(r"\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
-_DROP = re.compile(r"\bDROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+_TABLE_CHANGE = re.compile(
+    r"\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<created>\w+)"
+    r"|\bDROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?P<dropped>\w+)"
+    r"|\bALTER\s+TABLE\s+(?P<renamed>\w+)\s+RENAME\s+TO\s+(?P<to>\w+)",
+    re.IGNORECASE,
+)
 
 
 async def _integrity(conn: aiosqlite.Connection) -> str:
@@ -28,9 +32,14 @@ def _expected_tables(version: int) -> set[str]:
     for number, path in migration_files():
         if number > version:
             break
-        sql = path.read_text(encoding="utf-8")
-        tables |= {name.lower() for name in _CREATE.findall(sql)}
-        tables -= {name.lower() for name in _DROP.findall(sql)}
+        for change in _TABLE_CHANGE.finditer(path.read_text(encoding="utf-8")):
+            if change["created"]:
+                tables.add(change["created"].lower())
+            elif change["dropped"]:
+                tables.discard(change["dropped"].lower())
+            else:
+                tables.discard(change["renamed"].lower())
+                tables.add(change["to"].lower())
     return tables
 
 

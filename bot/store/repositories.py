@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import aiosqlite
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.clock import day_of
 from bot.domain import ChatRef, Platform
@@ -11,16 +13,42 @@ from bot.knowledge.models import Event
 from bot.store.db import Database
 
 
+class OutboxKind(StrEnum):
+    """What an outbox row delivers."""
+
+    ALERT = "alert"
+    ANSWER = "answer"
+    CORRECTION = "correction"
+
+
 class OutboxRow(BaseModel):
-    """One alert to deliver: an event for a chat."""
+    """One message to deliver to a chat: an event's alert, an answer found or a correction."""
 
     model_config = ConfigDict(frozen=True)
 
     id: int
-    event_id: str
+    event_id: str = Field(description="the event, or answer:<id> / correction:<fact>:<audit id>")
     platform: Platform
     chat_id: str
     attempts: int
+    kind: OutboxKind = OutboxKind.ALERT
+    payload: str | None = None
+
+    @property
+    def chat(self) -> ChatRef:
+        return ChatRef(platform=self.platform, chat_id=self.chat_id)
+
+
+class WaitingQuestion(BaseModel):
+    """A question a chat asked to be told about once it has a sourced answer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    platform: Platform
+    chat_id: str
+    question: str
+    language: str
 
     @property
     def chat(self) -> ChatRef:
@@ -229,7 +257,7 @@ class Repository:
         marks = ",".join("?" * len(platforms))
         async with self.db.transaction() as conn:
             async with conn.execute(
-                "SELECT id, event_id, platform, chat_id, attempts FROM outbox "
+                "SELECT id, event_id, platform, chat_id, attempts, kind, payload FROM outbox "
                 f"WHERE status = 'pending' AND next_attempt_at <= ? AND platform IN ({marks}) "
                 "ORDER BY next_attempt_at, id LIMIT ?",
                 (now, *[p.value for p in platforms], limit),
@@ -241,6 +269,8 @@ class Repository:
                         platform=Platform(r[2]),
                         chat_id=r[3],
                         attempts=r[4],
+                        kind=OutboxKind(r[5]),
+                        payload=r[6],
                     )
                     for r in await cursor.fetchall()
                 ]
@@ -307,11 +337,14 @@ class Repository:
             counts = {str(r[0]): int(r[1]) for r in await cursor.fetchall()}
         return {s: counts.get(s, 0) for s in ("pending", "sending", "sent", "gone", "failed")}
 
-    async def outbox_by_event(self) -> list[tuple[str, str, int]]:
+    async def outbox_by_event(self) -> list[tuple[str, str, str, int]]:
+        """(kind, event id or subject, status, rows); answers are counted together, never
+        listed one by one, as each names a waiting question."""
         async with self.db.conn.execute(
-            "SELECT event_id, status, COUNT(*) FROM outbox GROUP BY event_id, status ORDER BY event_id"
+            "SELECT kind, CASE kind WHEN 'answer' THEN 'answers found' ELSE event_id END AS what, "
+            "status, COUNT(*) FROM outbox GROUP BY kind, what, status ORDER BY kind, what"
         ) as cursor:
-            return [(str(r[0]), str(r[1]), int(r[2])) for r in await cursor.fetchall()]
+            return [(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in await cursor.fetchall()]
 
     async def purge_delivered(self, before: float) -> int:
         async with self.db.transaction() as conn:
@@ -341,8 +374,9 @@ class Repository:
         action: str,
         now: float,
         reason: str | None = None,
-    ) -> None:
-        """Store a run-time entry and its audit row (inside the caller's transaction)."""
+    ) -> int:
+        """Store a run-time entry and its audit row (inside the caller's transaction); returns
+        the audit row's id."""
         entry_id = str(getattr(entry, "id"))  # noqa: B009 - every entry model has an id
         payload = entry.model_dump_json()
         await conn.execute(
@@ -351,7 +385,7 @@ class Repository:
             "updated_at = excluded.updated_at",
             (kind, entry_id, payload, int(now)),
         )
-        await conn.execute(
+        cursor = await conn.execute(
             "INSERT INTO audit (at, actor, action, kind, entry_id, before, after, reason) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -365,6 +399,7 @@ class Repository:
                 reason,
             ),
         )
+        return int(cursor.lastrowid or 0)
 
     async def audit(self, entry_id: str | None, limit: int = 10) -> list[dict[str, object]]:
         query = "SELECT at, actor, action, kind, entry_id, before, after, reason FROM audit"
@@ -441,9 +476,151 @@ class Repository:
             language = await conn.execute(
                 "DELETE FROM chat_settings WHERE platform = ? AND chat_id = ?", key
             )
+            waiting = await conn.execute(
+                "DELETE FROM waiting_questions WHERE platform = ? AND chat_id = ?", key
+            )
+            await conn.execute(
+                "DELETE FROM correction_optouts WHERE platform = ? AND chat_id = ?", key
+            )
         await self.db.truncate_wal()
         return {
             "subscriptions": subscriptions.rowcount,
             "alerts": alerts.rowcount,
             "language": language.rowcount,
+            "waiting": waiting.rowcount,
         }
+
+    # -- questions waiting for an answer (kept only because the person asked) -----------------
+
+    async def wait_for_answer(
+        self, chat: ChatRef, question: str, language: str, now: float, expires_at: float
+    ) -> None:
+        """Keep ``question`` for ``chat`` until answered or ``expires_at`` (asking again renews)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO waiting_questions "
+                "(platform, chat_id, question, language, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, chat_id, question) "
+                "DO UPDATE SET expires_at = excluded.expires_at, language = excluded.language",
+                (chat.platform.value, chat.chat_id, question, language, int(now), int(expires_at)),
+            )
+
+    async def waiting_count(self, chat: ChatRef, now: float) -> int:
+        async with self.db.conn.execute(
+            "SELECT COUNT(*) FROM waiting_questions "
+            "WHERE platform = ? AND chat_id = ? AND expires_at > ?",
+            (chat.platform.value, chat.chat_id, int(now)),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def waiting_questions(self, now: float) -> list[WaitingQuestion]:
+        """Every question still waiting (not expired), oldest first."""
+        async with self.db.conn.execute(
+            "SELECT id, platform, chat_id, question, language FROM waiting_questions "
+            "WHERE expires_at > ? ORDER BY id",
+            (int(now),),
+        ) as cursor:
+            return [
+                WaitingQuestion(
+                    id=r[0], platform=Platform(r[1]), chat_id=r[2], question=r[3], language=r[4]
+                )
+                for r in await cursor.fetchall()
+            ]
+
+    async def waiting_by_wording(self, now: float, limit: int = 15) -> list[tuple[str, int]]:
+        """How many chats wait on each wording; never which ones."""
+        async with self.db.conn.execute(
+            "SELECT question, COUNT(*) AS n FROM waiting_questions WHERE expires_at > ? "
+            "GROUP BY question ORDER BY n DESC, question LIMIT ?",
+            (int(now), limit),
+        ) as cursor:
+            return [(str(r[0]), int(r[1])) for r in await cursor.fetchall()]
+
+    async def answer_found(self, waiting: WaitingQuestion, payload: str, now: float) -> bool:
+        """Queue the answer (``payload``) for the chat that waited and forget the question, in
+        one transaction; False if the question is gone already (answered, forgotten, expired)."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM waiting_questions WHERE id = ? AND expires_at > ?",
+                (waiting.id, int(now)),
+            )
+            if cursor.rowcount == 0:
+                return False
+            await conn.execute(
+                "INSERT OR IGNORE INTO outbox "
+                "(kind, event_id, payload, platform, chat_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    OutboxKind.ANSWER.value,
+                    f"answer:{waiting.id}",
+                    payload,
+                    waiting.platform.value,
+                    waiting.chat_id,
+                    int(now),
+                ),
+            )
+        return True
+
+    async def expire_waiting(self, now: float) -> int:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM waiting_questions WHERE expires_at <= ?", (int(now),)
+            )
+            return cursor.rowcount
+
+    @staticmethod
+    async def queue_rematch_in(conn: aiosqlite.Connection, entry_id: str, now: float) -> None:
+        """Mark an entry to match the waiting questions against (inside the caller's
+        transaction, so a crash before the matching only delays it)."""
+        await conn.execute(
+            "INSERT OR REPLACE INTO rematch_queue (entry_id, queued_at) VALUES (?, ?)",
+            (entry_id, int(now)),
+        )
+
+    async def rematch_queue(self) -> list[str]:
+        async with self.db.conn.execute(
+            "SELECT entry_id FROM rematch_queue ORDER BY queued_at, entry_id"
+        ) as cursor:
+            return [str(r[0]) for r in await cursor.fetchall()]
+
+    async def rematched(self, entry_id: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM rematch_queue WHERE entry_id = ?", (entry_id,))
+
+    # -- corrections ---------------------------------------------------------------------------
+
+    @staticmethod
+    async def queue_correction_in(
+        conn: aiosqlite.Connection, subject: str, topics: list[str], payload: str, now: float
+    ) -> int:
+        """One correction per chat following any of ``topics``, unless it opted out."""
+        marks = ",".join("?" * len(topics))
+        cursor = await conn.execute(
+            "INSERT OR IGNORE INTO outbox (kind, event_id, payload, platform, chat_id, updated_at) "
+            "SELECT DISTINCT ?, ?, ?, s.platform, s.chat_id, ? FROM subscriptions s "
+            f"WHERE s.topic IN ({marks}) AND NOT EXISTS (SELECT 1 FROM correction_optouts o "
+            "WHERE o.platform = s.platform AND o.chat_id = s.chat_id)",
+            (OutboxKind.CORRECTION.value, subject, payload, int(now), *topics),
+        )
+        return cursor.rowcount
+
+    async def wants_corrections(self, chat: ChatRef) -> bool:
+        async with self.db.conn.execute(
+            "SELECT 1 FROM correction_optouts WHERE platform = ? AND chat_id = ?",
+            (chat.platform.value, chat.chat_id),
+        ) as cursor:
+            return await cursor.fetchone() is None
+
+    async def set_corrections(self, chat: ChatRef, wanted: bool, now: float) -> None:
+        async with self.db.transaction() as conn:
+            if wanted:
+                await conn.execute(
+                    "DELETE FROM correction_optouts WHERE platform = ? AND chat_id = ?",
+                    (chat.platform.value, chat.chat_id),
+                )
+            else:
+                await conn.execute(
+                    "INSERT OR IGNORE INTO correction_optouts (platform, chat_id, created_at) "
+                    "VALUES (?, ?, ?)",
+                    (chat.platform.value, chat.chat_id, int(now)),
+                )

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.commands import resolve_bare_evidence
+from bot.commands import resolve_follow_up
 from bot.core import Core
 from bot.domain import ChatRef, Choice, Incoming, Platform, Reply
 from bot.texts import t
@@ -50,7 +50,7 @@ class ConsoleTransport:
         """A bare number picks one of the last numbered choices; any other number is no
         question (None), so "2" never answers about Decree No. 2."""
         if not line.isdigit():
-            return resolve_bare_evidence(line, [c.command for c in self._choices])
+            return resolve_follow_up(line, [c.command for c in self._choices])
         if 0 < int(line) <= len(self._choices):
             return self._choices[int(line) - 1].command
         return None

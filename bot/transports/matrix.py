@@ -30,7 +30,7 @@ from nio import (
 )
 from nio.crypto import ENCRYPTION_ENABLED
 
-from bot.commands import BY_NAME, Role, parse, resolve_bare_evidence
+from bot.commands import BY_NAME, parse, resolve_follow_up
 from bot.config import MatrixSettings
 from bot.core import Core
 from bot.domain import ChatRef, Incoming, Platform, Reply
@@ -168,8 +168,11 @@ class MatrixTransport:
         if since is None:
             since = await self._skip_backlog()
         while not self.stop_event.is_set():
+            # Until a sync succeeded, do not long-poll: on a quiet account the first answer would
+            # take the whole timeout, and /readyz would say "not ready" all that time.
+            timeout = SYNC_TIMEOUT_MS if self._synced else 0
             sync = asyncio.create_task(
-                self.client.sync(timeout=SYNC_TIMEOUT_MS, since=since, full_state=full_state)
+                self.client.sync(timeout=timeout, since=since, full_state=full_state)
             )
             stopper = asyncio.create_task(self.stop_event.wait())
             done, _ = await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -323,13 +326,13 @@ class MatrixTransport:
         picked = text
         if text.isdigit() and 0 < int(text) <= len(choices):
             picked = choices[int(text) - 1]
-        picked = resolve_bare_evidence(picked, choices)
+        picked = resolve_follow_up(picked, choices)
         # A picked choice answers in the language of the reply that offered it.
         hint, text = (offered_in if picked != text else None), picked
         command = parse(text)
         spec = BY_NAME.get(command.name) if command else None
         is_admin = False
-        if spec is not None and spec.role is Role.CHAT_ADMIN and room.power_levels is not None:
+        if spec is not None and spec.checks_chat_admin and room.power_levels is not None:
             is_admin = room.power_levels.get_user_level(event.sender) >= CHAT_ADMIN_POWER
         incoming = Incoming(
             chat=ChatRef(platform=Platform.MATRIX, chat_id=room.room_id),

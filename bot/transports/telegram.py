@@ -47,7 +47,7 @@ from telegram.ext import (
 
 from bot import answers
 from bot.alerts.ratelimit import RateLimiter
-from bot.commands import BY_NAME, COMMANDS, Role, parse
+from bot.commands import BY_NAME, COMMANDS, parse
 from bot.config import TelegramSettings
 from bot.core import Core
 from bot.domain import ChatRef, Choice, Incoming, Platform, Reply
@@ -302,7 +302,7 @@ class TelegramTransport:
         is_admin = False
         # A sender over the flood limit costs no Bot API call: the core will silence them.
         allowed = self.core.flood.has_tokens(f"{Platform.TELEGRAM.value}:{user_id}")
-        if not private and allowed and spec is not None and spec.role is Role.CHAT_ADMIN:
+        if not private and allowed and spec is not None and spec.checks_chat_admin:
             is_admin = await self._is_chat_admin(message.chat.id, user_id)
         return Incoming(
             chat=ChatRef(platform=Platform.TELEGRAM, chat_id=str(message.chat.id)),
@@ -402,7 +402,11 @@ class TelegramTransport:
             facts = library.live_facts()
         results = []
         for fact in [f for f in facts if not f.retracted][:INLINE_RESULTS]:
-            reply = answers.answer_fact(library, fact, lang)
+            reply = answers.with_page_link(
+                library,
+                answers.answer_fact(library, fact, lang),
+                self.core.settings.http.public_url,
+            )
             results.append(
                 InlineQueryResultArticle(
                     id=uuid4().hex,

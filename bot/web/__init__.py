@@ -1,0 +1,29 @@
+"""Public, read-only HTML pages of the knowledge base (served by bot/ops.py when enabled)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.web.links import fact_url, prefix_of
+from bot.web.pages import PublicPages
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.library import Library
+    from bot.store.repositories import Repository
+
+__all__ = ["PublicPages", "fact_url", "prefix_of", "public_pages"]
+
+
+def public_pages(
+    settings: Settings, library: Library, repository: Repository
+) -> PublicPages | None:
+    """The pages over the running bot's library, or None unless ``http.public_pages`` is set."""
+    if not settings.http.public_pages:
+        return None
+    return PublicPages(
+        library,
+        repository,
+        public_url=settings.http.public_url,
+        default_language=settings.default_language,
+    )

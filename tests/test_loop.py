@@ -1,0 +1,170 @@
+"""Closing the loop, through the Bot API emulator: "tell me if this gets answered" and
+corrections that reach the chats following a fact's topics (never past askers)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from conftest import BOT_NAME
+from support.curation import (
+    ADMIN,
+    ANSWER,
+    QUESTION,
+    TOPIC,
+    USER,
+    Served,
+    buttons,
+    rows,
+)
+from support.telegram_emulator import Call
+
+from bot.texts import t
+
+ASKER, OTHER, FORGETFUL, EXPIRED = USER, 1002, 1003, 1004
+FOLLOWER, ELSEWHERE, NO_CORRECTIONS = 2001, 2002, 2003
+OTHER_QUESTION = "What did the Zanzibar potash cartel decide?"
+NOTIFY = t("en", "notify.button")
+
+
+async def queued_work_done(database: Path) -> None:
+    """Every rematch the admins' changes asked for ran, and every notice it queued was sent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while True:
+        left = await asyncio.to_thread(
+            rows,
+            database,
+            "SELECT (SELECT COUNT(*) FROM rematch_queue), "
+            "(SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending'))",
+        )
+        if left == [(0, 0)]:
+            return
+        assert loop.time() < deadline, f"rematch queue and outbox not empty: {left}"
+        await asyncio.sleep(0.05)
+
+
+def expire_waiting(database: Path, chat_id: int) -> None:
+    """As if the chat's wait had run out (its days passed)."""
+    with sqlite3.connect(database, timeout=10) as conn:
+        conn.execute(
+            "UPDATE waiting_questions SET expires_at = 0 WHERE chat_id = ?", (str(chat_id),)
+        )
+
+
+async def ask_to_be_told(served: Served, user_id: int, question: str) -> Call:
+    """Ask, get declined with the offer, press it; returns the confirmation."""
+    [declined] = await served.say(question, user_id=user_id)
+    offer = [data for label, data in buttons(declined) if label == NOTIFY]
+    assert offer, buttons(declined)
+    [saved] = await served.press(offer[0], user_id=user_id)
+    assert str(saved.params["text"]).startswith("I will tell you here"), saved.params["text"]
+    return saved
+
+
+def notices(served: Served, chat_id: int, marker: str) -> list[str]:
+    return [str(c.params["text"]) for c in served.sent(chat_id) if marker in c.params["text"]]
+
+
+async def test_the_asker_is_told_once_when_an_admin_adds_the_answer(served: Served) -> None:
+    for user_id in (ASKER, FORGETFUL, EXPIRED):
+        await ask_to_be_told(served, user_id, QUESTION)
+    await ask_to_be_told(served, OTHER, OTHER_QUESTION)
+    assert "1 question(s) waiting" in await served.ask("/privacy", user_id=ASKER)
+    unanswered = await served.ask("/unanswered")
+    assert "3 × what was the zubrovka accord" in unanswered  # how many, never who
+    assert str(ASKER) not in unanswered
+
+    # One forgets everything, the wait of another runs out, before the fact exists.
+    await served.say("/forgetme confirm", user_id=FORGETFUL)
+    await asyncio.to_thread(expire_waiting, served.database, EXPIRED)
+    # An unrelated fact first: nobody is told anything.
+    await served.say(
+        f"/addfact {TOPIC} | The Gomel bakery union met on Tuesdays. | gomel bakery | "
+        "stary-27-years | Back in 1956, the BSSR ratified Conventions No. 87 and No. 98"
+    )
+    await served.say("/confirm")
+    await queued_work_done(served.database)
+    assert all(not notices(served, u, "You asked") for u in (ASKER, OTHER, FORGETFUL, EXPIRED))
+
+    await served.add_fact()
+    await served.emulator.wait_for(
+        "sendMessage",
+        predicate=lambda c: c.params["chat_id"] == ASKER and "You asked" in c.params["text"],
+    )
+    await queued_work_done(served.database)
+    await served.idle()
+    [told] = notices(served, ASKER, "You asked")
+    assert told.startswith("<b>You asked: “what was the zubrovka accord”.")
+    assert ANSWER in told and "<i>Source:" in told
+    for user_id in (OTHER, FORGETFUL, EXPIRED):
+        assert notices(served, user_id, "You asked") == []
+    served.seen[ASKER] = len(served.sent(ASKER))
+    # Told, and forgotten: nothing waits any more for the asker.
+    assert "question(s) waiting" not in await served.ask("/privacy", user_id=ASKER)
+    left = await asyncio.to_thread(rows, served.database, "SELECT chat_id FROM waiting_questions")
+    assert (str(ASKER),) not in left and (str(OTHER),) in left
+
+
+async def test_corrections_reach_topic_followers_once_and_minor_edits_nobody(
+    served: Served,
+) -> None:
+    for user_id, topic in ((FOLLOWER, TOPIC), (ELSEWHERE, "un-experts"), (NO_CORRECTIONS, TOPIC)):
+        assert "subscribed" in (await served.ask(f"/subscribe {topic}", user_id=user_id)).lower()
+    [menu] = await served.say("/toggle corrections", user_id=NO_CORRECTIONS)
+    assert ("▫️ Corrections", "/toggle corrections") in buttons(menu)
+    fact_id = await served.add_fact()
+
+    # A typo fix, confirmed as minor: no notice, no "corrected" note.
+    await served.say(f"/editfact {fact_id}")
+    await served.say("/skip")
+    await served.say(ANSWER.replace("bound", "obliged"))
+    await served.press("/skip")  # keywords
+    await served.say("/skip")  # source
+    [preview] = await served.say("/skip")  # evidence
+    assert ("Minor fix: no notice", "/confirm minor") in buttons(preview)
+    [saved] = await served.say("/confirm minor")
+    assert "Correction" not in saved.params["text"]
+    await queued_work_done(served.database)
+    assert "Corrected on" not in await served.ask("What was the Zubrovka Accord?", user_id=USER)
+
+    retracted = await served.ask(f"/retract {fact_id} the accord never existed")
+    assert retracted.endswith("Correction queued for 1 chats.")
+    await served.emulator.wait_for(
+        "sendMessage",
+        predicate=lambda c: c.params["chat_id"] == FOLLOWER and "Correction" in c.params["text"],
+    )
+    await queued_work_done(served.database)
+    await served.idle()
+    [notice] = notices(served, FOLLOWER, "Correction")
+    assert "is withdrawn" in notice and "Reason: the accord never existed" in notice
+    for user_id in (ELSEWHERE, NO_CORRECTIONS, USER, ADMIN):
+        assert notices(served, user_id, "Correction (") == []
+    served.seen[FOLLOWER] = len(served.sent(FOLLOWER))
+    kinds = await asyncio.to_thread(
+        rows, served.database, "SELECT kind, COUNT(*) FROM outbox GROUP BY kind"
+    )
+    assert dict(kinds) == {"correction": 1}
+
+
+async def test_in_a_group_only_the_asker_or_a_chat_admin_may_ask_to_be_told(
+    served: Served,
+) -> None:
+    group, asker, bystander, chat_admin = -100777, 3001, 3002, 3003
+    served.emulator.set_chat_admins(group, [chat_admin])
+    [declined] = await served.say(f"@{BOT_NAME} {OTHER_QUESTION}", user_id=asker, chat_id=group)
+    [offer] = [data for label, data in buttons(declined) if label == NOTIFY]
+
+    async def press(user_id: int) -> str:
+        served.emulator.press_button(offer, user_id=user_id, chat_id=group)
+        [reply] = await served._replies(group, 1)
+        return str(reply.params["text"])
+
+    assert await press(bystander) == t("en", "notify.asker_only")
+    assert (await press(chat_admin)).startswith("I will tell you here")
+    assert (await press(asker)).startswith("That offer has expired")  # kept once is enough
+    waiting = await asyncio.to_thread(
+        rows, served.database, "SELECT chat_id FROM waiting_questions"
+    )
+    assert waiting == [(str(group),)]
