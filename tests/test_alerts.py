@@ -364,10 +364,12 @@ async def test_subscribe_menu_toggles_by_editing_and_commands_change_the_db(
     assert f"This chat follows 0 of {len(topics)} topics." in menu.params["text"]
     assert [data for _, data in buttons(menu)] == [
         *(f"/toggle {t}" for t in topics),
+        "/toggle corrections",
         "/subscribe all",
         "/unsubscribe all",
     ]
     assert all(label.startswith("▫️ ") for label, _ in buttons(menu)[: len(topics)])
+    assert buttons(menu)[len(topics)][0] == "✅ Corrections"  # on unless turned off
 
     emu.press_button(f"/toggle {TOPIC}", user_id=user)
     [edit] = await emu.wait_for("editMessageText")
