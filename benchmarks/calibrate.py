@@ -130,7 +130,7 @@ def cross_validated(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--write", action="store_true", help=f"write {MODEL_FILE.name}")
-    parser.add_argument("--C", type=float, default=0.1, help="inverse regularisation strength")
+    parser.add_argument("--C", type=float, default=0.01, help="inverse regularisation strength")
     args = parser.parse_args()
 
     settings = Settings()
