@@ -653,3 +653,55 @@ async def test_an_answer_shows_its_evidence_by_number_or_bang_command(
         assert "\n> " + fact.evidence.splitlines()[0] in "\n" + shown.body
         assert "Цытата прыведзена ў арыгінале" in shown.body
         assert "Крыніца:" in shown.body
+
+
+async def test_a_waiting_question_and_a_correction_reach_matrix_rooms_once(
+    kb: KnowledgeBase,
+    synapse: SynapseServer,
+    people: People,
+    bot_user: RegisteredUser,
+    tmp_path: Path,
+) -> None:
+    """Notify-me and corrections go through the core and the outbox on Matrix too."""
+    admin, asker, follower = [await people.new(n) for n in ("admin", "asker", "follower")]
+    bot = bot_user.user_id
+    settings = settings_for(
+        synapse, bot_user, tmp_path / "bot.sqlite3", admins=(f"matrix:{admin.user_id}",)
+    )
+    word = unique("Zubrovka-loop").replace("-", "").lower()
+    answer = f"The {word} accord bound every union to report to the ministry."
+    evidence = "It took the ILO two decades to take this step."
+    form = f"{NEW_FACT_TOPIC} | {answer} | {word} | {NEW_FACT_SOURCE} | {evidence}"
+
+    def told(marker: str) -> Callable[[RoomMessageNotice], bool]:
+        return lambda notice: marker in notice.body
+
+    async with serving(settings, kb):
+        asked_in = await open_direct_room(asker, bot)
+        declined = await ask(asker, asked_in, bot, f"What was the {word} accord?")
+        offer = next(
+            line.split(".")[0]
+            for line in declined.body.splitlines()
+            if line.endswith("Tell me if this gets answered")
+        )
+        kept = await ask(asker, asked_in, bot, offer)
+        followed_in = await open_direct_room(follower, bot)
+        await ask(follower, followed_in, bot, f"!subscribe {NEW_FACT_TOPIC}")
+        admin_room = await open_direct_room(admin, bot)
+        await ask(admin, admin_room, bot, f"!addfact {form}")
+        saved = await ask(admin, admin_room, bot, "!confirm")
+        fact_id = saved.body.removeprefix("Saved as ").split(".")[0]
+        found = await wait_for_notice(asker, asked_in, bot, told("You asked"))
+        retracted = await ask(admin, admin_room, bot, f"!retract {fact_id} it never existed")
+        correction = await wait_for_notice(follower, followed_in, bot, told("Correction ("))
+        # Both were answered once: a later question in each room is answered after them.
+        await ask(asker, asked_in, bot, "!help")
+        await ask(follower, followed_in, bot, "!help")
+
+    assert kept.body.startswith("I will tell you here"), kept.body
+    assert found.body.startswith("You asked: “what was the") and answer in found.body
+    assert retracted.body.endswith("Correction queued for 1 chats.")
+    assert "is withdrawn" in correction.body and "Reason: it never existed" in correction.body
+    assert [n.body for n in asker.notices(asked_in, bot)].count(found.body) == 1
+    assert len([n for n in follower.notices(followed_in, bot) if "Correction (" in n.body]) == 1
+    assert not [n for n in asker.notices(asked_in, bot) if "Correction (" in n.body]
