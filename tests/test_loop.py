@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from conftest import BOT_NAME
@@ -21,7 +22,8 @@ from support.curation import (
     rows,
 )
 from support.environment import child_environment
-from support.telegram_emulator import Call
+from support.process import BotProcess, bot_env
+from support.telegram_emulator import Call, TelegramEmulator
 
 from bot.config import REPO_ROOT
 from bot.texts import t
@@ -219,3 +221,49 @@ async def test_the_terminal_chat_prints_the_answer_it_asked_to_be_told_about(
             proc.kill()
             await proc.wait()
     assert seen.count("You asked") == 1 and ANSWER in seen.split("You asked")[1]
+
+
+async def test_a_kill_between_the_confirm_and_the_send_still_tells_the_asker_once(
+    emulator: TelegramEmulator, tmp_path: Path
+) -> None:
+    """The notice is decided and queued, but every send of it fails, when the bot is killed;
+    the restarted bot sends it, once."""
+    env = bot_env(emulator, tmp_path / "bot.sqlite3", BOT_ADMINS=f'["telegram:{ADMIN}"]')
+    log = tmp_path / "bot.log"
+
+    def to(chat_id: int, marker: str = "") -> Callable[[Call], bool]:
+        return lambda c: c.params.get("chat_id") == chat_id and marker in c.params["text"]
+
+    async with BotProcess(emulator, env, log) as first:
+        await first.start()
+        emulator.send_message(QUESTION, user_id=ASKER)
+        [declined] = await emulator.wait_for("sendMessage", predicate=to(ASKER))
+        [offer] = [data for label, data in buttons(declined) if label == NOTIFY]
+        emulator.press_button(offer, user_id=ASKER)
+        await emulator.wait_for("sendMessage", predicate=to(ASKER, "I will tell you"))
+        emulator.fail_next(
+            "sendMessage",
+            error_code=500,
+            description="Internal Server Error",
+            times=10**6,
+            chat_id=ASKER,
+        )
+        emulator.send_message(ONE_SHOT, user_id=ADMIN)
+        await emulator.wait_for("sendMessage", predicate=to(ADMIN, "Preview"))
+        emulator.send_message("/confirm", user_id=ADMIN)
+        await emulator.wait_for("sendMessage", predicate=to(ADMIN, "Saved as"))
+        await emulator.wait_for(
+            "sendMessage", predicate=to(ASKER, "You asked"), include_failed=True, timeout=30
+        )
+        await first.kill()
+    emulator.clear_faults()
+
+    async with BotProcess(emulator, env, log) as second:
+        await second.start()
+        await emulator.wait_for("sendMessage", predicate=to(ASKER, "You asked"), timeout=60)
+        await queued_work_done(tmp_path / "bot.sqlite3")
+        assert await second.terminate() == 0
+
+    delivered = [c for c in emulator.calls_to("sendMessage") if c.ok and to(ASKER, "You asked")(c)]
+    assert len(delivered) == 1 and ANSWER in delivered[0].params["text"]
+    assert "Traceback" not in await second.output()

@@ -1,0 +1,99 @@
+"""``python -m bot run`` as a child process of a test, against the Bot API emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from bot.config import REPO_ROOT
+from support.environment import child_environment
+from support.telegram_emulator import Call, TelegramEmulator
+
+
+def bot_env(emulator: TelegramEmulator, database: Path, **extra: str) -> dict[str, str]:
+    """The environment of a bot child process: ours only, none of the caller's BOT_ settings."""
+    env = child_environment()
+    env.update(
+        BOT_TELEGRAM__TOKEN=emulator.token,
+        BOT_TELEGRAM__BASE_URL=emulator.base_url,
+        BOT_TELEGRAM__POLL_TIMEOUT="1",
+        BOT_DATABASE=str(database),
+        **extra,
+    )
+    return env
+
+
+class BotProcess:
+    """``python -m bot run`` as a child process, its output appended to ``log``.
+
+    Used as an async context manager, so the child is always killed and reaped.
+    """
+
+    def __init__(self, emulator: TelegramEmulator, env: dict[str, str], log: Path) -> None:
+        self.emulator = emulator
+        self.env = env
+        self.log = log
+        self.proc: asyncio.subprocess.Process | None = None
+        self.spawned = 0.0
+
+    async def spawn(self) -> None:
+        self.spawned = time.monotonic()
+        out = await asyncio.to_thread(self.log.open, "ab")
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "run",
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        finally:
+            out.close()
+
+    def started_after_spawn(self, call: Call) -> bool:
+        return call.time >= self.spawned
+
+    async def ready(self, timeout: float = 30.0) -> None:
+        """Wait for this process's first long poll (it has initialised and is serving)."""
+        await self.emulator.wait_for(
+            "getUpdates", timeout=timeout, predicate=self.started_after_spawn
+        )
+
+    async def start(self) -> None:
+        await self.spawn()
+        await self.ready()
+
+    async def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind runs in the child."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+        if self.proc is not None:
+            await self.proc.wait()
+
+    async def terminate(self) -> int:
+        """SIGTERM, the graceful stop; returns the exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.proc.wait(), 20)
+
+    async def output(self) -> str:
+        return await asyncio.to_thread(self.log.read_text, "utf-8", "replace")
+
+    async def __aenter__(self) -> BotProcess:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.kill()
