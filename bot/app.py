@@ -199,7 +199,10 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
         await core.rematch_waiting()
         limiters = build_limiters(settings, clock)
         try:
-            transports = build_transports(core, settings, stop, limiters, repository)
+            # The transports stop after the delivery worker: sends under way finish on open
+            # connections and are recorded, instead of failing and going out again at restart.
+            transports_stop = asyncio.Event()
+            transports = build_transports(core, settings, transports_stop, limiters, repository)
             worker = DeliveryWorker(
                 repository,
                 library,
@@ -212,9 +215,10 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
             )
             core.on_publish = worker.wake
             async with asyncio.TaskGroup() as group:
+                delivering = group.create_task(_run_or_stop(worker.run(stop), stop))
+                group.create_task(_set_after(delivering, transports_stop))
                 for transport in transports.values():
                     group.create_task(_run_or_stop(transport.run(), stop))
-                group.create_task(_run_or_stop(worker.run(stop), stop))
                 if settings.http.port is not None:
                     readiness = {p.value: t.ready for p, t in transports.items()}
                     ops = OpsServer(
@@ -232,6 +236,14 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
         print(f"error: {problem}", file=sys.stderr)
     logger.info("bot.stopped")
     return 2 if problems else 0
+
+
+async def _set_after(task: asyncio.Task[None], event: asyncio.Event) -> None:
+    """Set ``event`` once ``task`` has ended, however it ended."""
+    try:
+        await asyncio.wait({task})
+    finally:
+        event.set()
 
 
 async def _run_or_stop(job: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:

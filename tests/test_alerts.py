@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import signal
 import sqlite3
 import sys
 import time
@@ -20,7 +19,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -28,8 +26,10 @@ from aiohttp import web
 from conftest import BOT_NAME
 from conftest import TELEGRAM_TOKEN as TOKEN
 from support.environment import child_environment
+from support.process import BotProcess, bot_env
 from support.telegram_emulator import BOT_ID, Call, TelegramEmulator
 
+from bot.alerts.delivery import DeliveryWorker
 from bot.app import serve
 from bot.clock import SystemClock
 from bot.config import REPO_ROOT, AlertSettings, MatrixSettings, Settings, TelegramSettings
@@ -140,6 +140,25 @@ async def equals(value: Awaitable[object], expected: object) -> bool:
     return await value == expected
 
 
+async def no_delivery_under_way() -> bool:
+    """No delivery task of the DeliveryWorker is running in this event loop (the bot served by
+    ``serve`` in the test's loop). A task returns only once its send was answered, and the
+    emulator records a message before it answers it."""
+    assert hasattr(DeliveryWorker, "_deliver_guarded"), "renamed: this check would pass vacuously"
+    return not any(
+        getattr(task.get_coro(), "__qualname__", "") == "DeliveryWorker._deliver_guarded"
+        for task in asyncio.all_tasks()
+    )
+
+
+async def fan_out_over(database: Path) -> None:
+    """No row is pending or being sent and no delivery is under way: every alert the bot will
+    send for what is queued is in ``emulator.calls`` already (a copy sent twice included), with
+    no fixed wait. No new delivery can start either, as it would need a pending row."""
+    await eventually(lambda: outbox_drained(database), "the fan-out")
+    await eventually(no_delivery_under_way, "the deliveries under way to end")
+
+
 async def run_cli(database: Path, *args: str) -> tuple[int, str, str]:
     """``python -m bot ARGS`` on ``database``: exit status, stdout, stderr."""
     env = child_environment()
@@ -163,91 +182,6 @@ async def run_cli(database: Path, *args: str) -> tuple[int, str, str]:
             await proc.wait()
     assert proc.returncode is not None
     return proc.returncode, stdout.decode(), stderr.decode()
-
-
-def bot_env(emulator: TelegramEmulator, database: Path, **extra: str) -> dict[str, str]:
-    """The environment of a bot child process: ours only, none of the caller's BOT_ settings."""
-    env = child_environment()
-    env.update(
-        BOT_TELEGRAM__TOKEN=emulator.token,
-        BOT_TELEGRAM__BASE_URL=emulator.base_url,
-        BOT_TELEGRAM__POLL_TIMEOUT="1",
-        BOT_DATABASE=str(database),
-        **extra,
-    )
-    return env
-
-
-class BotProcess:
-    """``python -m bot run`` as a child process, its output appended to ``log``.
-
-    Used as an async context manager, so the child is always killed and reaped.
-    """
-
-    def __init__(self, emulator: TelegramEmulator, env: dict[str, str], log: Path) -> None:
-        self.emulator = emulator
-        self.env = env
-        self.log = log
-        self.proc: asyncio.subprocess.Process | None = None
-        self.spawned = 0.0
-
-    async def spawn(self) -> None:
-        self.spawned = time.monotonic()
-        out = await asyncio.to_thread(self.log.open, "ab")
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        finally:
-            out.close()
-
-    def started_after_spawn(self, call: Call) -> bool:
-        return call.time >= self.spawned
-
-    async def ready(self, timeout: float = 30.0) -> None:
-        """Wait for this process's first long poll (it has initialised and is serving)."""
-        await self.emulator.wait_for(
-            "getUpdates", timeout=timeout, predicate=self.started_after_spawn
-        )
-
-    async def start(self) -> None:
-        await self.spawn()
-        await self.ready()
-
-    async def kill(self) -> None:
-        """SIGKILL: no cleanup of any kind runs in the child."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            await self.proc.wait()
-
-    async def terminate(self) -> int:
-        """SIGTERM, the graceful stop; returns the exit status."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.proc.wait(), 20)
-
-    async def output(self) -> str:
-        return await asyncio.to_thread(self.log.read_text, "utf-8", "replace")
-
-    async def __aenter__(self) -> BotProcess:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.kill()
 
 
 class LossyEmulator(TelegramEmulator):
@@ -472,8 +406,7 @@ async def test_alert_reaches_exactly_the_subscribers_once_with_buttons(served: S
     event = make_event("alert-fanout-test", "Strike committee <formed> & registered")
     assert await served.repository.publish_event(event, SystemClock().now()) == 3
     assert await served.repository.publish_event(event, SystemClock().now()) is None
-    await eventually(lambda: outbox_drained(served.database), "the fan-out")
-    await asyncio.sleep(0.3)  # anything sent twice would show up now
+    await fan_out_over(served.database)  # anything sent twice shows up by now
 
     assert alert_counts(emu.calls, event.title.en) == {1001: 1, 1002: 1, group: 1}
     assert await outbox_status(served.database, event.id) == {
@@ -523,7 +456,7 @@ async def test_events_publish_cli_while_the_bot_runs(served: Served, tmp_path: P
     status, out, err = await run_cli(served.database, "alerts", "status")
     assert status == 0, err
     assert out.splitlines()[0] == "outbox: 0 pending, 0 sending, 2 sent, 0 gone, 0 failed"
-    await asyncio.sleep(1.5)  # longer than the worker's poll interval: a resend would show
+    await fan_out_over(served.database)  # a resend under way would show now
     assert alert_counts(emu.calls, event.title.en) == {2001: 1, 2003: 1}
 
 
@@ -538,8 +471,7 @@ async def test_blocked_and_vanished_chats_are_unsubscribed_and_marked_gone(serve
     emu.fail_chat(3003, 400, "Bad Request: chat not found")
     event = make_event("alert-gone-test", "Alert to blocked chats")
     assert await served.repository.publish_event(event, SystemClock().now()) == 3
-    await eventually(lambda: outbox_drained(served.database), "the fan-out")
-    await asyncio.sleep(0.3)
+    await fan_out_over(served.database)
 
     assert await outbox_status(served.database, event.id) == {
         3001: "sent",
@@ -587,8 +519,7 @@ async def test_flood_control_retry_after_is_obeyed_and_the_alert_sent_once(
     )
     event = make_event("alert-flood-test", "Alert under flood control")
     assert await served.repository.publish_event(event, SystemClock().now()) == 2
-    await eventually(lambda: outbox_drained(served.database), "the fan-out")
-    await asyncio.sleep(0.3)
+    await fan_out_over(served.database)
 
     to_4001 = [
         c
@@ -620,8 +551,7 @@ async def test_migrated_group_keeps_its_subscription_under_the_new_id(served: Se
     event = make_event("alert-migrated-test", "Alert to a migrated group")
     assert await served.repository.publish_event(event, SystemClock().now()) == 1
     await emu.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == new)
-    await eventually(lambda: outbox_drained(served.database), "the fan-out")
-    await asyncio.sleep(0.3)
+    await fan_out_over(served.database)
 
     assert alert_counts(emu.calls, event.title.en) == {new: 1}
     assert await outbox_status(served.database, event.id) == {new: "sent"}
@@ -671,8 +601,7 @@ async def test_migration_onto_a_chat_with_its_own_alert_row_still_drains(served:
     )
     event = make_event("alert-migrated-twice", "Alert to a group subscribed twice")
     assert await served.repository.publish_event(event, SystemClock().now()) == 2
-    await eventually(lambda: outbox_drained(served.database), "the fan-out", timeout=5)
-    await asyncio.sleep(0.3)
+    await fan_out_over(served.database)
 
     assert alert_counts(emu.calls, event.title.en) == {new: 1}
     assert await outbox_status(served.database, event.id) == {old: "gone", new: "sent"}
@@ -698,8 +627,7 @@ async def test_bot_removed_from_a_chat_forgets_its_subscriptions(served: Served)
 
     event = make_event("alert-after-kick", "Alert after the bot was removed")
     assert await served.repository.publish_event(event, SystemClock().now()) == 1
-    await eventually(lambda: outbox_drained(served.database), "the fan-out")
-    await asyncio.sleep(0.3)
+    await fan_out_over(served.database)
     assert alert_counts(emu.calls, event.title.en) == {5002: 1}
 
 
@@ -740,7 +668,7 @@ async def test_sigkill_mid_fanout_then_restart_delivers_every_chat_once(
             "sendMessage", count=len(chats) // 2, predicate=delivered, timeout=30
         )
         await first.kill()
-    await asyncio.sleep(0.3)  # let the emulator finish requests the dead process had sent
+    await emulator.wait_idle()  # requests the dead process had sent are answered or dropped
     dropped = emulator.dropped
 
     status = await outbox_status(database, event.id)
@@ -758,8 +686,7 @@ async def test_sigkill_mid_fanout_then_restart_delivers_every_chat_once(
     async with BotProcess(emulator, env, log) as second:
         await second.start()
         await eventually(lambda: outbox_drained(database), "the restarted fan-out", timeout=30)
-        await asyncio.sleep(0.3)
-        assert await second.terminate() == 0
+        assert await second.terminate() == 0  # a graceful stop: sends under way finish first
 
     counts = alert_counts(emulator.calls, event.title.en)
     expected = {chat_id: 1 + (chat_id in at_risk) for chat_id in chats}

@@ -183,21 +183,9 @@ def test_answers_link_to_the_facts_public_page_when_the_pages_have_an_address() 
 # -- SIGTERM at any moment -----------------------------------------------------------------------
 
 STOP_BOUND = 20.0  # seconds from SIGTERM to exit: a request under way may run to its timeout
-EARLY_MOMENTS = {
-    # As soon as the process has a SIGTERM handler, or 1 s after the interpreter is up if it has
-    # none by then: either way the bot is still importing or loading its knowledge (that takes
-    # 1.5 s on an idle machine). A handler installed first thing takes 0.1 s to appear.
-    "starting": pytest.param(
-        "starting",
-        marks=pytest.mark.xfail(
-            reason="issue 13: until bot.app.serve installs its handler, SIGTERM kills the "
-            "process (status -15); bot/__main__.py should catch it first",
-            # Not strict: on a fast machine the handler of serve may come within the second.
-            # Remove the mark with the fix.
-            strict=False,
-        ),
-    ),
-}
+# SIGTERM as soon as the process has a handler for it, or 1 s after the interpreter is up if it
+# has none by then: either way the bot is still importing or loading its knowledge (1.5 s on an
+# idle machine). A handler installed first thing in bot/__main__.py appears within 0.1 s.
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
@@ -219,12 +207,7 @@ async def readyz(port: int) -> bool:
 
 @pytest.mark.parametrize(
     "moment",
-    [
-        EARLY_MOMENTS["starting"],
-        "telegram_unreachable",
-        "matrix_unreachable",
-        "serving",
-    ],
+    ["starting", "telegram_unreachable", "matrix_unreachable", "serving"],
 )
 async def test_sigterm_at_any_moment_exits_0_without_a_traceback(
     moment: str, emulator: TelegramEmulator, tmp_path: Path, request: pytest.FixtureRequest

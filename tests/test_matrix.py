@@ -14,15 +14,19 @@ any answer to the earlier message would already be there too.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from conftest import TELEGRAM_TOKEN
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -39,7 +43,9 @@ from nio import (
     SyncResponse,
 )
 from pydantic import SecretStr
+from support.cli import free_port
 from support.synapse import RegisteredUser, SynapseServer
+from support.telegram_emulator import TelegramEmulator
 
 from bot.app import serve
 from bot.config import HttpSettings, MatrixSettings, Settings, TelegramSettings
@@ -49,7 +55,7 @@ from bot.knowledge.models import Event, KnowledgeBase, Localized, Precision
 from bot.library import Library
 from bot.store.db import Database
 from bot.store.repositories import Repository
-from bot.transports.matrix import DEVICE_KEY, NEXT_BATCH_KEY
+from bot.transports.matrix import DEVICE_KEY, NEXT_BATCH_KEY, SYNC_TIMEOUT_MS
 
 ARTICLE_33 = "What is Article 33 of the ILO Constitution?"
 OFF_TOPIC = "How do I bake bread?"
@@ -653,6 +659,163 @@ async def test_an_answer_shows_its_evidence_by_number_or_bang_command(
         assert "\n> " + fact.evidence.splitlines()[0] in "\n" + shown.body
         assert "Цытата прыведзена ў арыгінале" in shown.body
         assert "Крыніца:" in shown.body
+
+
+# -- a homeserver that rate-limits the bot -----------------------------------------------------
+
+BURST = (ARTICLE_33, OFF_TOPIC, "!help", "Who ran against Lukashenko in 2001?")
+RATE_LIMITED_TIMEOUT = 90.0  # seconds: every reply after the first waits about 1 s for its turn
+
+
+class Deferrals(logging.Handler):
+    """When (``time.monotonic()``) the Matrix transport was told to wait by a 429."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.times: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "matrix.reply_deferred":
+            self.times.append(time.monotonic())
+
+
+@pytest.fixture
+def deferrals() -> Iterator[Deferrals]:
+    handler = Deferrals()
+    logger = logging.getLogger("bot.transports.matrix")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+def limit_messages(synapse: SynapseServer, bot: RegisteredUser) -> None:
+    """The strictest message rate limit Synapse lets an admin set: 1 a second, a burst of 1.
+    Most of the bot's sends are then answered 429 M_LIMIT_EXCEEDED."""
+    admin = synapse.register(unique("admin"), secrets.token_hex(8), admin=True)
+    synapse.override_ratelimit(admin, bot.user_id, messages_per_second=1, burst_count=1)
+
+
+def replies_per_question(person: Person, room_id: str, bot_id: str) -> Counter[str | None]:
+    """How many of the bot's notices in the room reply to each message."""
+    return Counter(in_reply_to(n) for n in person.notices(room_id, bot_id))
+
+
+async def every_question_answered(human: Person, room: str, bot: str, questions: list[str]) -> str:
+    """Wait until each question has a reply, then ask "!help" and wait for its reply: the bot
+    handles a room's events in order, so a second copy of an earlier reply would be there by
+    then. Returns the event id of "!help"."""
+    await human.sync_until(
+        lambda: set(questions) <= set(replies_per_question(human, room, bot)),
+        "a reply to every question",
+        RATE_LIMITED_TIMEOUT,
+    )
+    last = await human.say(room, "!help")
+    await wait_for_notice(human, room, bot, replying_to(last), RATE_LIMITED_TIMEOUT)
+    return last
+
+
+async def test_rate_limited_replies_are_retried_and_none_is_sent_twice(
+    kb: KnowledgeBase,
+    synapse: SynapseServer,
+    bot_settings: Settings,
+    people: People,
+    bot_user: RegisteredUser,
+    deferrals: Deferrals,
+) -> None:
+    """429s on the bot's replies: it waits and retries until each reply is taken. It is stopped
+    halfway through a burst, after some replies went out but before it finished the sync batch
+    that brought the questions, so it had not saved its sync position: the restart handles the
+    whole batch again. The replies delivered before the stop must not be posted a second time
+    (each reply has a fixed transaction id, which the homeserver deduplicates), the others are
+    sent, one each."""
+    human = await people.new("human")
+    bot = bot_user.user_id
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+    limit_messages(synapse, bot_user)
+    # Said while the bot is down: the next start gets them all in one sync batch. Five, so the
+    # batch handled again after the restart (these and the replies sent before the stop) stays
+    # within the 10 events of a sync's default timeline window.
+    questions = [await human.say(room, BURST[n % len(BURST)]) for n in range(5)]
+
+    async with serving(bot_settings, kb):
+        await human.sync_until(
+            lambda: len(replies_per_question(human, room, bot)) >= 1,
+            "the first reply",
+            RATE_LIMITED_TIMEOUT,
+        )
+    before_restart = replies_per_question(human, room, bot)
+    assert len(before_restart) < len(questions), "stopped too late: nothing is handled again"
+
+    async with serving(bot_settings, kb):
+        last = await every_question_answered(human, room, bot, questions)
+    await human.sync()
+
+    assert replies_per_question(human, room, bot) == Counter([*questions, last])
+    assert deferrals.times, "the homeserver never rate-limited the bot"
+
+
+async def test_a_rate_limited_room_holds_up_neither_telegram_nor_other_rooms(
+    kb: KnowledgeBase,
+    synapse: SynapseServer,
+    bot_settings: Settings,
+    people: People,
+    bot_user: RegisteredUser,
+    emulator: TelegramEmulator,
+    deferrals: Deferrals,
+) -> None:
+    """A burst from one person while the homeserver rate-limits the bot: Telegram is answered
+    while the Matrix replies still wait their turn, another room's question is answered too, and
+    every question gets exactly one reply."""
+    human, other = await people.new("human"), await people.new("other")
+    bot = bot_user.user_id
+    telegram = TelegramSettings(token=TELEGRAM_TOKEN, base_url=emulator.base_url, poll_timeout=1)
+    both = bot_settings.model_copy(update={"telegram": telegram})
+    async with serving(both, kb):
+        room = await open_direct_room(human, bot)
+        other_room = await open_direct_room(other, bot)
+        limit_messages(synapse, bot_user)
+        questions = [await human.say(room, BURST[n % len(BURST)]) for n in range(6)]
+        async with asyncio.timeout(RATE_LIMITED_TIMEOUT):
+            while not deferrals.times:  # the bot is waiting out a 429 now
+                await asyncio.sleep(0.05)
+        emulator.send_message(ARTICLE_33)
+        elsewhere = await other.say(other_room, ARTICLE_33)
+        [on_telegram] = await emulator.wait_for("sendMessage", timeout=NOTICE_TIMEOUT)
+        await wait_for_notice(other, other_room, bot, replying_to(elsewhere), RATE_LIMITED_TIMEOUT)
+        last = await every_question_answered(human, room, bot, questions)
+    await human.sync()
+    await other.sync()
+
+    assert "Article 33" in str(on_telegram.params["text"])
+    assert deferrals.times[-1] > on_telegram.time, "Telegram waited until Matrix was done"
+    assert replies_per_question(human, room, bot) == Counter([*questions, last])
+    assert replies_per_question(other, other_room, bot) == Counter([elsewhere])
+
+
+async def test_ready_once_the_first_sync_is_done_not_a_long_poll_later(
+    kb: KnowledgeBase, synapse: SynapseServer, bot_user: RegisteredUser, tmp_path: Path
+) -> None:
+    """On a quiet account the first sync must not long-poll: /readyz would say "not ready" for
+    the whole sync timeout (30 s) after every start, resumed ones included."""
+    port = free_port()
+    settings = settings_for(synapse, bot_user, tmp_path / "bot.sqlite3").model_copy(
+        update={"http": HttpSettings(port=port)}
+    )
+    bound = SYNC_TIMEOUT_MS / 1000 / 2
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as http:
+        for start in ("first start", "resumed start"):
+            async with serving(settings, kb):
+                began = time.monotonic()
+                while True:
+                    with suppress(httpx.TransportError):
+                        if (await http.get("/readyz")).status_code == 200:
+                            break
+                    waited = time.monotonic() - began
+                    assert waited < bound, f"{start}: not ready after {waited:.1f} s"
+                    await asyncio.sleep(0.05)
 
 
 async def test_a_waiting_question_and_a_correction_reach_matrix_rooms_once(

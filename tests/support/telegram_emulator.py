@@ -590,6 +590,7 @@ class TelegramEmulator:
         self._latency = 0.0
         # the server
         self._runner: web.AppRunner | None = None
+        self._handling = 0  # requests whose handler has not returned yet
         self._changed = asyncio.Event()
         self._closing = asyncio.Event()
 
@@ -609,7 +610,7 @@ class TelegramEmulator:
         if self._runner is not None:
             return
         self._changed, self._closing = asyncio.Event(), asyncio.Event()
-        app = web.Application(client_max_size=64 * 2**20)
+        app = web.Application(client_max_size=64 * 2**20, middlewares=[self._count_handling])
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown_path)
@@ -840,6 +841,27 @@ class TelegramEmulator:
                 )
             await self._wait_change(remaining)
 
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """After the bot's process is gone: wait until every connection it had is closed and
+        every request it had sent is answered or dropped, so :attr:`calls` is final for it.
+
+        (A live client keeps its connections open: this would then wait for the timeout.)
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            server = self._runner.server if self._runner is not None else None
+            connections = len(server.connections) if server is not None else 0
+            if not connections and not self._handling:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"{connections} connection(s) open, {self._handling} request(s) under way "
+                    f"after {timeout} s\n" + self.dump()
+                )
+            await self._wait_change(min(remaining, 0.02))
+
     # -- configuration -----------------------------------------------------------------------
 
     def set_chat_admins(
@@ -999,6 +1021,17 @@ class TelegramEmulator:
                 await asyncio.sleep(0.05)
 
     # -- HTTP --------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _count_handling(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self._handling += 1
+        try:
+            return await handler(request)
+        finally:
+            self._handling -= 1
+            self._notify()
 
     async def _handle(self, request: web.Request) -> web.Response:
         """Every ``/bot<token>/<method>`` request."""
