@@ -113,7 +113,7 @@ def build_transports(
         from bot.transports.matrix import MatrixTransport
 
         transports[Platform.MATRIX] = MatrixTransport(
-            core, settings.matrix, repository, stop, settings.database.parent / "matrix-store"
+            core, settings.matrix, repository, stop, settings.local_dir / "matrix-store"
         )
     return transports
 
@@ -128,8 +128,9 @@ async def build_library(kb: KnowledgeBase, settings: Settings, repository: Repos
 
 
 async def library_with_runtime_entries(kb: KnowledgeBase, settings: Settings) -> Library:
-    """For one-shot commands: read run-time entries if the database exists, never create it."""
-    if not settings.database.exists():
+    """For one-shot commands: read run-time entries if the database exists, never create a
+    SQLite file (a PostgreSQL database exists: it is opened, and migrated if need be)."""
+    if isinstance(settings.database, Path) and not settings.database.exists():
         library = Library(kb, settings.search)
         await library.prepare()
         return library

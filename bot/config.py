@@ -33,6 +33,7 @@ from pydantic_settings import (
 from bot.errors import ConfigError
 from bot.logs import LEVELS
 from bot.search.matcher import MatchSettings
+from bot.store.url import PostgresUrl, parse_location
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -213,7 +214,15 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    database: Path = Path("data/bot.sqlite3")
+    database: Path | PostgresUrl = Field(
+        default=Path("data/bot.sqlite3"),
+        description="a SQLite file, or postgresql://user:password@host:port/dbname",
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        description="local files (vector cache, Matrix keys); default: the SQLite file's "
+        "directory, or data/ with PostgreSQL",
+    )
     default_language: str = Field(default="en", pattern="^(en|ru|be)$")
     admins: list[str] = Field(default_factory=list)
     log_format: str = Field(default="text", pattern="^(text|json)$")
@@ -230,10 +239,22 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     privacy: PrivacySettings = PrivacySettings()
 
+    @field_validator("database", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: object) -> object:
+        return parse_location(value) if isinstance(value, str | Path | PostgresUrl) else value
+
+    @property
+    def local_dir(self) -> Path:
+        """Where the bot keeps local files: ``data_dir``, else beside a SQLite file, else data/."""
+        if self.data_dir is not None:
+            return self.data_dir
+        return self.database.parent if isinstance(self.database, Path) else Path("data")
+
     @model_validator(mode="after")
     def _vector_cache_beside_database(self) -> Settings:
         if self.search.vector_cache is None and self.search.embedder != "none":
-            cache = self.database.parent / "vectors.sqlite3"
+            cache = self.local_dir / "vectors.sqlite3"
             object.__setattr__(
                 self, "search", self.search.model_copy(update={"vector_cache": cache})
             )
