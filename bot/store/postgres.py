@@ -106,7 +106,9 @@ class PostgresDatabase(Database):
         try:
             self._pool = await asyncpg.create_pool(
                 self.url.dsn,
-                min_size=1,
+                # No floor of idle connections: asyncpg would keep re-opening it through an
+                # outage, logging a traceback each time; connections open on demand instead.
+                min_size=0,
                 max_size=POOL_SIZE,
                 timeout=CONNECT_TIMEOUT,
                 server_settings={"application_name": "advocacy-fact-bot"},

@@ -32,7 +32,7 @@ import pytest
 
 from bot.store.url import PostgresUrl
 
-__all__ = ["PostgresServer", "find_binaries", "running", "running_or_skip"]
+__all__ = ["PostgresServer", "binaries_or_skip", "find_binaries", "running", "running_or_skip"]
 
 PORT: Final = 5432  # names the socket file only: every server has a directory of its own
 SUPERUSER: Final = "postgres"
@@ -199,14 +199,19 @@ def running(binaries: Path) -> Iterator[PostgresServer]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def running_or_skip() -> Iterator[PostgresServer]:
-    """``running``, or a skip when PostgreSQL is not installed (a failure when CI=true)."""
+def binaries_or_skip() -> Path:
+    """``find_binaries()``, or a skip when PostgreSQL is not installed (a failure when CI=true)."""
     binaries = find_binaries()
     if binaries is None:
         message = "PostgreSQL (initdb, pg_ctl) is not installed: apt-get install postgresql"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    with running(binaries) as server:
+    return binaries
+
+
+@contextlib.contextmanager
+def running_or_skip() -> Iterator[PostgresServer]:
+    """``running``, or a skip when PostgreSQL is not installed (a failure when CI=true)."""
+    with running(binaries_or_skip()) as server:
         yield server
