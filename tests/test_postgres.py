@@ -16,10 +16,14 @@ import httpx
 import pytest
 from support.cli import one_error_line, run_bot
 from support.postgres import PostgresServer, binaries_or_skip, running
-from test_alerts import eventually
+from test_alerts import eventually, make_event
 
+from bot.alerts.delivery import DeliveryWorker
+from bot.app import build_limiters
+from bot.clock import SystemClock
 from bot.config import Settings
-from bot.domain import ChatRef, Platform
+from bot.domain import ChatRef, Platform, Reply
+from bot.library import Library
 from bot.ops import OpsServer
 from bot.store.db import Database
 from bot.store.migrate import POSTGRES_MIGRATIONS, migration_files
@@ -168,25 +172,61 @@ def test_placeholders_are_numbered_outside_quoted_literals() -> None:
     )
 
 
-async def test_readyz_reports_a_postgresql_outage_and_the_recovery(
-    caplog: pytest.LogCaptureFixture,
+class RecordingTransport:
+    """A Telegram stand-in for the delivery worker: it keeps what it is asked to send."""
+
+    platform = Platform.TELEGRAM
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[ChatRef, Reply]] = []
+
+    async def run(self) -> None:
+        return None
+
+    def ready(self) -> bool:
+        return True
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        self.sent.append((chat, reply))
+
+
+async def test_an_outage_is_reported_by_readyz_and_waited_out_by_the_alerts(
+    caplog: pytest.LogCaptureFixture, library: Library
 ) -> None:
-    """Its own server, stopped in the middle: /readyz answers 503 with store false (one
-    warning, no traceback) while it is down and 200 again once it is back."""
-    binaries = binaries_or_skip()
-    with running(binaries) as server:
+    """Its own server, stopped in the middle: /readyz answers 503 with store false and the
+    alert worker waits (one warning each, no traceback); once the server is back, /readyz
+    answers 200 and an alert published then is delivered."""
+    caplog.set_level(logging.INFO)
+    with running(binaries_or_skip()) as server:
         async with server.database() as url, Database(url) as db:
+            repository = Repository(db)
+            await repository.subscribe(CHAT, ["history"], 0)
             stop = asyncio.Event()
-            ops = OpsServer("127.0.0.1", 0, Repository(db), {}, stop)
-            task = asyncio.create_task(ops.run())
+            clock = SystemClock()
+            telegram = RecordingTransport()
+            settings = Settings(database=url)
+            worker = DeliveryWorker(
+                repository,
+                library,
+                {Platform.TELEGRAM: telegram},
+                build_limiters(settings, clock),
+                settings.alerts,
+                clock,
+                poll_interval=0.2,
+            )
+            ops = OpsServer("127.0.0.1", 0, repository, {}, stop)
+            tasks = [asyncio.create_task(ops.run()), asyncio.create_task(worker.run(stop))]
             try:
                 await ops.listening.wait()
                 async with httpx.AsyncClient(
                     base_url=f"http://127.0.0.1:{ops.port}", trust_env=False
                 ) as client:
 
-                    async def ready(expected: int) -> bool:
-                        return (await client.get("/readyz")).status_code == expected
+                    async def ready() -> bool:
+                        return (await client.get("/readyz")).status_code == 200
+
+                    async def logged(message: str) -> bool:
+                        return any(r.getMessage() == message for r in caplog.records)
 
                     assert (await client.get("/readyz")).json() == {"ready": True, "store": True}
                     await asyncio.to_thread(server.stop)
@@ -196,11 +236,29 @@ async def test_readyz_reports_a_postgresql_outage_and_the_recovery(
                         {"ready": False, "store": False},
                     )
                     assert (await client.get("/healthz")).status_code == 200
+                    await eventually(
+                        lambda: logged("alerts.store_unavailable"), "the worker to notice"
+                    )
+                    assert not any(task.done() for task in tasks)
+
                     await asyncio.to_thread(server.start)
-                    await eventually(lambda: ready(200), "/readyz after the restart")
+                    await eventually(ready, "/readyz after the restart")
+                    await eventually(
+                        lambda: logged("alerts.store_available"), "the worker to resume"
+                    )
+                    event = make_event("after-the-outage", "Alert after an outage")
+                    assert await repository.publish_event(event, clock.now()) == 1
+                    worker.wake()
+
+                    async def delivered() -> bool:
+                        return len(telegram.sent) == 1
+
+                    await eventually(delivered, "the alert after the outage")
             finally:
                 stop.set()
-                await task
-    warnings = [r for r in caplog.records if r.getMessage() == "ops.store_unavailable"]
-    assert warnings and all(r.levelno == logging.WARNING for r in warnings)
+                await asyncio.gather(*tasks)
+    assert [chat for chat, _ in telegram.sent] == [CHAT]
+    for message in ("ops.store_unavailable", "alerts.store_unavailable"):
+        warnings = [r for r in caplog.records if r.getMessage() == message]
+        assert warnings and all(r.levelno == logging.WARNING for r in warnings), message
     assert all(r.exc_info is None for r in caplog.records)

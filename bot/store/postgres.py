@@ -7,14 +7,14 @@ literals), translated once per statement text.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Final
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StoreUnavailable
 from bot.store.db import Database, Dialect, Params, Record, Session
 from bot.store.migrate import apply_postgres_migrations
 from bot.store.url import PostgresUrl, parse_location
@@ -29,6 +29,28 @@ CONNECTION_ERRORS: Final = (
     asyncpg.InterfaceError,
     ValueError,
 )
+
+
+# The server is away, restarting or refusing connections for now: worth trying again later.
+OUTAGE_ERRORS: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+@contextmanager
+def outage_as_unavailable() -> Iterator[None]:
+    """Driver errors that mean "the server is not there" become StoreUnavailable, which callers
+    can wait out without knowing the driver."""
+    try:
+        yield
+    except OUTAGE_ERRORS as exc:
+        raise StoreUnavailable(f"the database is unavailable: {type(exc).__name__}") from exc
 
 
 @functools.lru_cache(maxsize=1024)
@@ -65,17 +87,21 @@ class _PostgresSession:
         self.conn = conn
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        return rows_changed(await self.conn.execute(numbered(sql), *params))
+        with outage_as_unavailable():
+            return rows_changed(await self.conn.execute(numbered(sql), *params))
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self.conn.executemany(numbered(sql), rows)
+        with outage_as_unavailable():
+            await self.conn.executemany(numbered(sql), rows)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Record | None:
-        row: Record | None = await self.conn.fetchrow(numbered(sql), *params)
+        with outage_as_unavailable():
+            row: Record | None = await self.conn.fetchrow(numbered(sql), *params)
         return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Record]:
-        return list(await self.conn.fetch(numbered(sql), *params))
+        with outage_as_unavailable():
+            return list(await self.conn.fetch(numbered(sql), *params))
 
 
 class PostgresDatabase(Database):
@@ -142,8 +168,9 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield _PostgresSession(conn)
+        with outage_as_unavailable():
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield _PostgresSession(conn)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         return await _PostgresSession(self.pool).execute(sql, params)
