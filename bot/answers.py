@@ -156,7 +156,8 @@ def answer_fact(library: Library, fact: Fact, lang: str, score: float = 1.0) -> 
     paragraphs += source_paragraphs(library, fact.sources, lang)
     related = [library.facts[r] for r in fact.related if r in library.facts]
     related = [r for r in related if not r.retracted][:MAX_SUGGESTIONS]
-    paragraphs.append(Paragraph(text=t(lang, "answer.related"), style=Style.NOTE))
+    if related:
+        paragraphs.append(Paragraph(text=t(lang, "answer.related"), style=Style.NOTE))
     return Reply(
         kind=ReplyKind.ANSWER,
         paragraphs=tuple(paragraphs),

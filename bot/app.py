@@ -67,11 +67,32 @@ async def publish_events(settings: Settings, kb: KnowledgeBase, path: Path) -> i
 
 
 async def chat(settings: Settings, kb: KnowledgeBase) -> int:
-    """The terminal conversation."""
+    """The terminal conversation; what the outbox holds for it (an answer it asked to be told
+    about, an alert of a topic it follows) is printed as it comes."""
+    clock = SystemClock()
     async with Database(settings.database) as db:
         repository = Repository(db)
-        core = Core(await build_library(kb, settings, repository), settings, repository)
-        await ConsoleTransport(core).run()
+        library = await build_library(kb, settings, repository)
+        core = Core(library, settings, repository, clock)
+        console = ConsoleTransport(core)
+        limiters = {Platform.CONSOLE: RateLimiter(100.0, ChatLimits(0.0, 10_000), clock)}
+        worker = DeliveryWorker(
+            repository,
+            library,
+            {Platform.CONSOLE: console},
+            limiters,
+            settings.alerts,
+            clock,
+            default_language=settings.default_language,
+        )
+        core.on_publish = worker.wake
+        stop = asyncio.Event()
+        delivering = asyncio.create_task(worker.run(stop))
+        try:
+            await console.run()
+        finally:
+            stop.set()
+            await delivering
     return 0
 
 

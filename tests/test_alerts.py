@@ -391,6 +391,7 @@ async def test_subscribe_menu_toggles_by_editing_and_commands_change_the_db(
         "/unsubscribe all",
     ]
     assert all(label.startswith("▫️ ") for label, _ in buttons(menu)[: len(topics)])
+    assert buttons(menu)[len(topics)][0] == "✅ Corrections"  # on unless turned off
 
     emu.press_button(f"/toggle {TOPIC}", user_id=user)
     [edit] = await emu.wait_for("editMessageText")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -183,14 +184,17 @@ def test_answers_link_to_the_facts_public_page_when_the_pages_have_an_address() 
 
 STOP_BOUND = 20.0  # seconds from SIGTERM to exit: a request under way may run to its timeout
 EARLY_MOMENTS = {
-    # Python has its SIGINT handler from the start, before any module runs; 0.2 s later the bot
-    # is still importing (the imports alone take about half a second).
+    # As soon as the process has a SIGTERM handler, or 1 s after the interpreter is up if it has
+    # none by then: either way the bot is still importing or loading its knowledge (that takes
+    # 1.5 s on an idle machine). A handler installed first thing takes 0.1 s to appear.
     "starting": pytest.param(
         "starting",
         marks=pytest.mark.xfail(
             reason="issue 13: until bot.app.serve installs its handler, SIGTERM kills the "
             "process (status -15); bot/__main__.py should catch it first",
-            strict=True,
+            # Not strict: on a fast machine the handler of serve may come within the second.
+            # Remove the mark with the fix.
+            strict=False,
         ),
     ),
 }
@@ -276,7 +280,8 @@ async def test_sigterm_at_any_moment_exits_0_without_a_traceback(
     try:
         if moment == "starting":
             await until(lambda: catches(proc.pid, signal.SIGINT), "the interpreter to start")
-            await asyncio.sleep(0.2)
+            with contextlib.suppress(AssertionError):
+                await until(lambda: catches(proc.pid, signal.SIGTERM), "a handler", timeout=1.0)
         elif moment == "telegram_unreachable":
             # A second attempt failed: the bot is waiting out its backoff.
             await until(lambda: said("telegram.unreachable", 2), "a retry of Telegram")

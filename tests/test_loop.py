@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from pathlib import Path
 
 from conftest import BOT_NAME
 from support.curation import (
     ADMIN,
     ANSWER,
+    ONE_SHOT,
     QUESTION,
     TOPIC,
     USER,
@@ -18,8 +20,10 @@ from support.curation import (
     buttons,
     rows,
 )
+from support.environment import child_environment
 from support.telegram_emulator import Call
 
+from bot.config import REPO_ROOT
 from bot.texts import t
 
 ASKER, OTHER, FORGETFUL, EXPIRED = USER, 1002, 1003, 1004
@@ -168,3 +172,50 @@ async def test_in_a_group_only_the_asker_or_a_chat_admin_may_ask_to_be_told(
         rows, served.database, "SELECT chat_id FROM waiting_questions"
     )
     assert waiting == [(str(group),)]
+
+
+async def test_the_terminal_chat_prints_the_answer_it_asked_to_be_told_about(
+    tmp_path: Path,
+) -> None:
+    """The terminal's own admin adds the fact; the notice arrives in the same conversation."""
+    env = child_environment(
+        BOT_DATABASE=str(tmp_path / "bot.sqlite3"), BOT_ADMINS='["console:local"]'
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "chat",
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    seen = ""
+
+    async def until(needle: str) -> None:
+        nonlocal seen
+        while needle not in seen:
+            chunk = await asyncio.wait_for(proc.stdout.read(4096), 60)  # type: ignore[union-attr]
+            assert chunk, f"the chat ended before {needle!r}:\n{seen}"
+            seen += chunk.decode()
+
+    try:
+        for line, reply in (
+            (QUESTION, NOTIFY),
+            ("/notifyme", "I will tell you here"),
+            (ONE_SHOT, "Preview"),
+            ("/confirm", "Saved as"),
+        ):
+            proc.stdin.write(line.encode() + b"\n")
+            await until(reply)
+        await until("You asked: “what was the zubrovka accord”")
+        proc.stdin.close()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert seen.count("You asked") == 1 and ANSWER in seen.split("You asked")[1]

@@ -9,12 +9,13 @@ import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
+from babel.dates import format_date
 from markupsafe import escape as markup_escape
 from pydantic import ValidationError
 
@@ -355,7 +356,10 @@ async def test_etag_304_and_an_admin_change_changes_the_etag(
 async def test_an_admin_edit_is_visible_on_the_next_request(site: Site, kb: KnowledgeBase) -> None:
     fact = next(f for f in kb.facts if not f.retracted)
     edited = fact.model_copy(
-        update={"answer": Localized(en="Edited answer <script>alert(1)</script> & more")}
+        update={
+            "answer": Localized(en="Edited answer <script>alert(1)</script> & more"),
+            "corrected": date(2026, 11, 27),
+        }
     )
     admin = Incoming(
         chat=ChatRef(platform=Platform.TELEGRAM, chat_id=ADMIN), sender_id=ADMIN, text="/confirm"
@@ -366,6 +370,7 @@ async def test_an_admin_edit_is_visible_on_the_next_request(site: Site, kb: Know
     assert "<script>" not in page
     # Not translated yet: shown in English, and marked as English for screen readers.
     assert '<h1 class="answer" lang="en">' in page and "Ещё не переведено" in page
+    assert f"Исправлено {format_date(date(2026, 11, 27), 'long', locale='ru')}</p>" in page
 
     new = Fact(
         id="brand-new-fact",

@@ -288,7 +288,7 @@ async def test_conversation_in_russian_and_belarusian(bot: Running) -> None:
     assert "У гэтым чаце я буду адказваць" in await last_text(emu, count=4)
     emu.send_message("What is Article 33 of the ILO Constitution?", user_id=2003)
     text = await last_text(emu, count=5)
-    assert "Артыкул 33" in text and "Крыніца:" in text
+    assert "артыкул 33" in text.lower() and "Крыніца:" in text
     commands = {
         c.params.get("language_code"): c.params["commands"] for c in emu.calls_to("setMyCommands")
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +43,25 @@ def one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str
     for needle in needles:
         assert needle in line, line
     return line
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at least right now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def catches(pid: int, signum: signal.Signals) -> bool:
+    """Whether the process has a handler for ``signum`` installed (Linux: SigCgt in
+    /proc/PID/status). Python installs its SIGINT handler while the interpreter starts, before
+    it runs any module: that one says the interpreter is up."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
