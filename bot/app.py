@@ -123,14 +123,17 @@ def build_transports(
     limiters: dict[Platform, RateLimiter],
     repository: Repository,
 ) -> dict[Platform, Transport]:
+    """The transports of the configured platforms. Without the "updates" role Telegram only
+    sends (alerts) and Matrix is left out: it can send only into rooms its sync knows."""
+    receives = "updates" in settings.roles
     transports: dict[Platform, Transport] = {}
     if settings.telegram.configured:
         from bot.transports.telegram import TelegramTransport
 
         transports[Platform.TELEGRAM] = TelegramTransport(
-            core, settings.telegram, stop, limiters[Platform.TELEGRAM]
+            core, settings.telegram, stop, limiters[Platform.TELEGRAM], receive=receives
         )
-    if settings.matrix.configured:
+    if settings.matrix.configured and receives:
         from bot.transports.matrix import MatrixTransport
 
         transports[Platform.MATRIX] = MatrixTransport(
@@ -174,6 +177,8 @@ async def publish_new_knowledge_events(
 async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | None = None) -> int:
     """Serve every platform whose credentials are set, until SIGTERM or SIGINT.
 
+    ``settings.roles`` says what this process does: answer updates, deliver alerts, or both.
+
     An embedding caller (the tests) may pass its own ``stop`` event instead; then no signal
     handlers are installed and setting the event stops the bot.
     """
@@ -201,6 +206,7 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
         limiters = build_limiters(settings, clock)
         try:
             transports = build_transports(core, settings, stop, limiters, repository)
+            delivers = "alerts" in settings.roles
             worker = DeliveryWorker(
                 repository,
                 library,
@@ -211,11 +217,14 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
                 default_language=settings.default_language,
                 declined_retention_days=settings.declined_retention_days,
             )
-            core.on_publish = worker.wake
+            if delivers:
+                core.on_publish = worker.wake
+            logger.info("bot.roles", extra={"roles": ",".join(settings.roles)})
             async with asyncio.TaskGroup() as group:
                 for transport in transports.values():
                     group.create_task(_run_or_stop(transport.run(), stop))
-                group.create_task(_run_or_stop(worker.run(stop), stop))
+                if delivers:
+                    group.create_task(_run_or_stop(worker.run(stop), stop))
                 if settings.http.port is not None:
                     readiness = {p.value: t.ready for p, t in transports.items()}
                     ops = OpsServer(

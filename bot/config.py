@@ -36,6 +36,7 @@ from bot.search.matcher import MatchSettings
 from bot.store.url import PostgresUrl, parse_location
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+ROLES = ("updates", "alerts")
 
 
 DEFAULT_CONFIG = Path("config/bot.toml")
@@ -231,6 +232,11 @@ class Settings(BaseSettings):
     declined_retention_days: int = Field(default=90, ge=1)
     max_message_chars: int = Field(default=1000, ge=50)
     questions_per_minute: int = Field(default=20, ge=1, description="per sender, all platforms")
+    roles: list[str] = Field(
+        default_factory=lambda: list(ROLES),
+        description='what this process does: "updates" (answer the platforms), "alerts" '
+        "(deliver the outbox), or both",
+    )
     knowledge: KnowledgeSettings = KnowledgeSettings()
     search: MatchSettings = MatchSettings()
     telegram: TelegramSettings = TelegramSettings()
@@ -266,6 +272,20 @@ class Settings(BaseSettings):
         if value.upper() not in LEVELS:
             raise ValueError(f"{value!r} is not a log level: use one of {', '.join(LEVELS)}")
         return value
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        for role in value:
+            if role not in ROLES:
+                raise ValueError(
+                    f'{role!r} is not a role: use ["updates"], ["alerts"] or ["updates", "alerts"]'
+                )
+        if not value:
+            raise ValueError(
+                'a process needs a role: use ["updates"], ["alerts"] or ["updates", "alerts"]'
+            )
+        return list(dict.fromkeys(value))
 
     @field_validator("admins")
     @classmethod

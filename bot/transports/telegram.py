@@ -104,7 +104,11 @@ class TelegramTransport:
         settings: TelegramSettings,
         stop: asyncio.Event,
         limiter: RateLimiter | None = None,
+        *,
+        receive: bool = True,
     ) -> None:
+        """``receive=False``: only send (alerts), never take updates; for a process whose
+        roles lack "updates"."""
         if settings.token is None or not TOKEN_SHAPE.match(settings.token.get_secret_value()):
             raise ConfigError(
                 "BOT_TELEGRAM__TOKEN is missing or malformed (expected digits:letters from @BotFather)"
@@ -113,6 +117,7 @@ class TelegramTransport:
         self.settings = settings
         self.stop_event = stop
         self.limiter = limiter
+        self.receive = receive
         self._admin_answers: dict[tuple[int, int], tuple[float, bool]] = {}
         self._admin_lookups: dict[tuple[int, int], asyncio.Future[bool]] = {}
         self._inline_flood = FloodGuard(
@@ -170,6 +175,17 @@ class TelegramTransport:
         """Poll (or serve the webhook) until the stop event is set, then shut down gracefully."""
         app = self.application
         if not await self._initialize():
+            return
+        if not self.receive:
+            async with app:
+                await app.start()
+                logger.info("telegram.started", extra={"bot": app.bot.username, "updates": False})
+                try:
+                    await self.stop_event.wait()
+                finally:
+                    if app.running:
+                        await app.stop()
+            logger.info("telegram.stopped")
             return
         await self._register_commands(app)
         async with app:
@@ -251,6 +267,8 @@ class TelegramTransport:
     def ready(self) -> bool:
         updater = self.application.updater
         polling = self._polling_task()
+        if not self.receive:
+            return self.application.running
         return (
             self.application.running
             and updater is not None

@@ -1,0 +1,99 @@
+"""Several bot processes on one database (issue 16, part 2).
+
+- Roles: a process with ``BOT_ROLES=["updates"]`` answers but delivers no alerts; one with
+  ``["alerts"]`` delivers the outbox and takes no updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TELEGRAM_TOKEN as TOKEN
+from support.telegram_emulator import TelegramEmulator
+from test_alerts import TOPIC, alert_counts, equals, eventually, make_event, outbox_status
+
+from bot.app import serve
+from bot.clock import SystemClock
+from bot.config import MatrixSettings, Settings, TelegramSettings
+from bot.errors import ConfigError
+from bot.knowledge.models import KnowledgeBase
+from bot.store.db import Database
+from bot.store.repositories import Repository
+from bot.store.url import PostgresUrl
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+# -- roles -------------------------------------------------------------------------------------
+
+
+def test_roles_default_to_both_and_reject_anything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BOT_ROLES", raising=False)
+    assert Settings.from_environment().roles == ["updates", "alerts"]
+    monkeypatch.setenv("BOT_ROLES", '["alerts"]')
+    assert Settings.from_environment().roles == ["alerts"]
+    for value, problem in [
+        ('["updates", "polling"]', "'polling' is not a role"),
+        ("[]", "a process needs a role"),
+    ]:
+        monkeypatch.setenv("BOT_ROLES", value)
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_environment()
+        message = str(caught.value)
+        assert message.startswith("invalid setting BOT_ROLES (roles): " + problem), message
+        assert "\n" not in message
+    monkeypatch.setenv("BOT_ROLES", "updates")
+    with pytest.raises(ConfigError, match=r"^invalid setting BOT_ROLES: not valid JSON"):
+        Settings.from_environment()
+
+
+async def test_an_updates_process_answers_and_an_alerts_process_delivers(
+    emulator: TelegramEmulator, kb: KnowledgeBase, database: Path | PostgresUrl
+) -> None:
+    telegram = TelegramSettings(token=TOKEN, base_url=emulator.base_url, poll_timeout=1)
+    common = {"database": database, "telegram": telegram, "matrix": MatrixSettings()}
+    user = 1001
+
+    stop = asyncio.Event()
+    answering = asyncio.create_task(serve(Settings(**common, roles=["updates"]), kb, stop))
+    try:
+        await emulator.wait_for("getUpdates", timeout=15)
+        emulator.send_message(f"/subscribe {TOPIC}", user_id=user)
+        emulator.send_message("article 33", user_id=user)
+        calls = await emulator.wait_for("sendMessage", count=2)
+        assert "Subscribed to" in calls[0].params["text"]
+        assert "Article 33" in calls[1].params["text"]
+        event = make_event("roles-alert", "Alert left to the alerts process")
+        async with Database(database) as db:
+            assert await Repository(db).publish_event(event, SystemClock().now()) == 1
+        await asyncio.sleep(1.5)  # longer than a worker's poll interval
+        assert alert_counts(emulator.calls, event.title.en) == {}
+        assert await outbox_status(database, event.id) == {user: "pending"}
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(answering, 15) == 0
+
+    started = time.monotonic()
+    stop = asyncio.Event()
+    delivering = asyncio.create_task(serve(Settings(**common, roles=["alerts"]), kb, stop))
+    try:
+        await eventually(
+            lambda: equals(outbox_status(database, event.id), {user: "sent"}), "the alert"
+        )
+        assert alert_counts(emulator.calls, event.title.en) == {user: 1}
+        emulator.send_message("article 33", user_id=user)
+        await asyncio.sleep(1.0)
+        later = [c.method for c in emulator.calls if c.time >= started]
+        assert "getUpdates" not in later and "setWebhook" not in later
+        assert [c for c in emulator.calls_to("sendMessage") if c.time >= started] == [
+            c for c in emulator.calls_to("sendMessage") if "🔔" in c.params["text"]
+        ]
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(delivering, 15) == 0
