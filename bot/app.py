@@ -30,6 +30,9 @@ from bot.web import public_pages
 
 logger = logging.getLogger(__name__)
 
+# The advisory lock a Telegram poller holds on a PostgreSQL store: polling is single-process.
+POLLING_LOCK = 0x0B07_7E1E_6A00_0001
+
 
 async def alerts_status(settings: Settings) -> int:
     """Print the outbox: rows per status, then per kind and subject (event, correction)."""
@@ -197,6 +200,14 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
     problems: list[str] = []
     clock = SystemClock()
     async with Database(settings.database) as db:
+        if polls_telegram(settings) and not await db.try_hold(POLLING_LOCK):
+            print(
+                "error: another bot process is already polling Telegram with this database: "
+                "polling is single-process; stop that one, or serve a webhook "
+                "(BOT_TELEGRAM__WEBHOOK_URL) to run several",
+                file=sys.stderr,
+            )
+            return 2
         repository = Repository(db)
         library = await build_library(kb, settings, repository)
         await publish_new_knowledge_events(library, repository, clock)
@@ -242,6 +253,12 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
         print(f"error: {problem}", file=sys.stderr)
     logger.info("bot.stopped")
     return 2 if problems else 0
+
+
+def polls_telegram(settings: Settings) -> bool:
+    """Whether this process takes Telegram updates by long polling (getUpdates)."""
+    telegram = settings.telegram
+    return "updates" in settings.roles and telegram.configured and not telegram.webhook_url
 
 
 async def _run_or_stop(job: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:

@@ -2,22 +2,35 @@
 
 - Roles: a process with ``BOT_ROLES=["updates"]`` answers but delivers no alerts; one with
   ``["alerts"]`` delivers the outbox and takes no updates.
+- Polling stays single-process: on PostgreSQL a second ``python -m bot run`` that would poll
+  says so in one line and exits with status 2.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import TELEGRAM_TOKEN as TOKEN
+from support.environment import child_environment
 from support.telegram_emulator import TelegramEmulator
-from test_alerts import TOPIC, alert_counts, equals, eventually, make_event, outbox_status
+from test_alerts import (
+    TOPIC,
+    BotProcess,
+    alert_counts,
+    database_setting,
+    equals,
+    eventually,
+    make_event,
+    outbox_status,
+)
 
 from bot.app import serve
 from bot.clock import SystemClock
-from bot.config import MatrixSettings, Settings, TelegramSettings
+from bot.config import REPO_ROOT, MatrixSettings, Settings, TelegramSettings
 from bot.errors import ConfigError
 from bot.knowledge.models import KnowledgeBase
 from bot.store.db import Database
@@ -28,6 +41,44 @@ from bot.store.url import PostgresUrl
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def bot_env(
+    emulator: TelegramEmulator, database: Path | PostgresUrl, **extra: str
+) -> dict[str, str]:
+    """The environment of a ``python -m bot run`` child process on ``database``."""
+    env = child_environment()
+    env.update(
+        BOT_TELEGRAM__TOKEN=emulator.token,
+        BOT_TELEGRAM__BASE_URL=emulator.base_url,
+        BOT_TELEGRAM__POLL_TIMEOUT="1",
+        BOT_DATABASE=database_setting(database),
+    )
+    env.update(extra)
+    return env
+
+
+async def run_to_end(env: dict[str, str], timeout: float = 60.0) -> tuple[int, str, str]:
+    """``python -m bot run`` until it exits by itself: status, stdout, stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 # -- roles -------------------------------------------------------------------------------------
@@ -97,3 +148,35 @@ async def test_an_updates_process_answers_and_an_alerts_process_delivers(
     finally:
         stop.set()
         assert await asyncio.wait_for(delivering, 15) == 0
+
+
+# -- one poller --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_second_poller_says_so_and_exits(
+    emulator: TelegramEmulator, database: PostgresUrl, tmp_path: Path
+) -> None:
+    env = bot_env(emulator, database)
+    async with BotProcess(emulator, env, tmp_path / "first.log") as first:
+        await first.start()
+        calls = len(emulator.calls)
+        status, out, err = await run_to_end(env)
+        assert status == 2, out + err
+        assert "Traceback" not in out + err
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert errors == [
+            "error: another bot process is already polling Telegram with this database: "
+            "polling is single-process; stop that one, or serve a webhook "
+            "(BOT_TELEGRAM__WEBHOOK_URL) to run several"
+        ], err
+        # It stopped before it called Telegram at all, and the first one still serves.
+        assert {c.method for c in emulator.calls[calls:]} <= {"getUpdates"}
+        emulator.send_message("article 33")
+        [answer] = await emulator.wait_for("sendMessage")
+        assert "Article 33" in answer.params["text"]
+        await first.kill()
+    # The lock was the dead process's session: the next poller starts.
+    async with BotProcess(emulator, env, tmp_path / "next.log") as following:
+        await following.start()
+        assert await following.terminate() == 0

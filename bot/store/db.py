@@ -115,6 +115,11 @@ class Database:
     async def fetchall(self, sql: str, params: Params = ()) -> list[Record]:
         raise NotImplementedError
 
+    async def try_hold(self, key: int) -> bool:
+        """Take the process-wide lock ``key`` for as long as this store is open; False if another
+        process holds it. SQLite serves one process: there is nothing to share, so True."""
+        return True
+
     async def truncate_wal(self) -> None:
         """Leave no older copy of just-deleted rows in a write-ahead log (SQLite only)."""
         raise NotImplementedError

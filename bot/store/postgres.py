@@ -6,6 +6,7 @@ literals), translated once per statement text.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -115,6 +116,7 @@ class PostgresDatabase(Database):
             raise TypeError(f"{location} is not a PostgreSQL URL")
         self.url = location
         self._pool: asyncpg.Pool | None = None
+        self._holding: list[asyncpg.Connection] = []
 
     @property
     def target(self) -> PostgresUrl:
@@ -158,7 +160,31 @@ class PostgresDatabase(Database):
         password = self.url.password
         return reason.replace(password, "***") if password else reason
 
+    async def try_hold(self, key: int) -> bool:
+        """A session advisory lock on a connection of its own, kept until ``close`` (or until
+        this process dies: the server then ends the session and frees the lock)."""
+        with outage_as_unavailable():
+            conn = await asyncpg.connect(
+                self.url.dsn,
+                timeout=CONNECT_TIMEOUT,
+                server_settings={"application_name": "advocacy-fact-bot lock"},
+            )
+            try:
+                held = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            except BaseException:
+                await conn.close()
+                raise
+        if held:
+            self._holding.append(conn)
+        else:
+            await conn.close()
+        return held
+
     async def close(self) -> None:
+        holding, self._holding = self._holding, []
+        for conn in holding:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await conn.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
