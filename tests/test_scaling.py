@@ -4,11 +4,14 @@
   ``["alerts"]`` delivers the outbox and takes no updates.
 - Polling stays single-process: on PostgreSQL a second ``python -m bot run`` that would poll
   says so in one line and exits with status 2.
+- Webhook: two processes behind one address get the same update (Telegram delivering it again,
+  to another process): one reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 import time
 from pathlib import Path
@@ -26,6 +29,7 @@ from test_alerts import (
     eventually,
     make_event,
     outbox_status,
+    query,
 )
 
 from bot.app import serve
@@ -180,3 +184,76 @@ async def test_a_second_poller_says_so_and_exits(
     async with BotProcess(emulator, env, tmp_path / "next.log") as following:
         await following.start()
         assert await following.terminate() == 0
+
+
+# -- webhook behind a proxy --------------------------------------------------------------------
+
+SECRET = "s3cret-Token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def webhook_env(
+    emulator: TelegramEmulator, database: Path | PostgresUrl, port: int, **extra: str
+) -> dict[str, str]:
+    return bot_env(
+        emulator,
+        database,
+        BOT_TELEGRAM__WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
+        BOT_TELEGRAM__SECRET_TOKEN=SECRET,
+        BOT_TELEGRAM__PORT=str(port),
+        **extra,
+    )
+
+
+async def listening(port: int, timeout: float = 60.0) -> None:
+    """Wait until something accepts connections on ``port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing listens on port {port} after {timeout} s") from None
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_two_webhook_processes_answer_an_update_once(
+    emulator: TelegramEmulator, database: PostgresUrl, tmp_path: Path
+) -> None:
+    ports = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{port}/telegram" for port in ports]
+    async with (
+        BotProcess(emulator, webhook_env(emulator, database, ports[0]), tmp_path / "a.log") as a,
+        BotProcess(emulator, webhook_env(emulator, database, ports[1]), tmp_path / "b.log") as b,
+    ):
+        await asyncio.gather(a.spawn(), b.spawn())
+        await asyncio.gather(*(listening(port) for port in ports))
+
+        update = emulator.send_message("article 33", queue=False)
+        statuses = await asyncio.gather(*(emulator.post_webhook(u, update, SECRET) for u in urls))
+        assert statuses == [200, 200]
+        [answer] = await emulator.wait_for("sendMessage")
+        assert "Article 33" in answer.params["text"]
+        # Telegram delivering it once more, to either, changes nothing.
+        assert await emulator.post_webhook(urls[1], update, SECRET) == 200
+        assert await emulator.post_webhook(urls[0], update, SECRET) == 200
+        await asyncio.sleep(1.0)
+        assert len(emulator.calls_to("sendMessage")) == 1
+
+        # Each process answers what reaches it alone.
+        for url in urls:
+            await emulator.post_webhook(url, emulator.send_message("/help", queue=False), SECRET)
+        await emulator.wait_for("sendMessage", count=3)
+        rows = await query(database, "SELECT COUNT(*) FROM processed_updates")
+        assert rows == [(3,)]
+        assert "Traceback" not in await a.output() + await b.output()

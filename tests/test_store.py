@@ -161,6 +161,13 @@ async def test_every_statement_runs_on_this_store(db: Database) -> None:
     assert await repository.unanswered("2000-01-01") == [("who is x", 2)]
     assert await repository.expire_declined("2100-01-01") == 1
 
+    # Telegram update ids past 2**31 (BIGINT on PostgreSQL).
+    assert await repository.take_update(3_000_000_001, 10) is True
+    assert await repository.take_update(3_000_000_001, 11) is False
+    assert await repository.take_update(3_000_000_002, 20) is True
+    assert await repository.purge_processed_updates(15) == 1
+    assert await repository.take_update(3_000_000_001, 30) is True
+
     await repository.set_value("k", "1")
     await repository.set_value("k", "2")
     assert await repository.get_value("k") == "2"

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 30.0
 PROGRESS_EVERY = 10.0
+# Telegram keeps an undelivered update for at most 24 hours: ids older than two days go.
+UPDATE_IDS_KEPT = 2 * 86400
 
 
 def is_group(row: OutboxRow) -> bool:
@@ -149,6 +151,7 @@ class DeliveryWorker:
         await self.repository.purge_delivered(now - self.settings.delivered_retention_days * 86400)
         await self.repository.expire_declined(day_of(now - self.declined_retention_days * 86400))
         await self.repository.expire_waiting(now)
+        await self.repository.purge_processed_updates(now - UPDATE_IDS_KEPT)
 
     async def _deliver_guarded(self, row: OutboxRow) -> None:
         try:

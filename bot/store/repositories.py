@@ -351,6 +351,24 @@ class Repository:
                 (int(before),),
             )
 
+    # -- updates taken by some process ---------------------------------------------------------
+
+    async def take_update(self, update_id: int, now: float) -> bool:
+        """True for the first process to take ``update_id``; False for a copy of it."""
+        async with self.db.transaction() as conn:
+            taken = await conn.execute(
+                "INSERT INTO processed_updates (update_id, created_at) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (update_id, int(now)),
+            )
+        return taken == 1
+
+    async def purge_processed_updates(self, before: float) -> int:
+        async with self.db.transaction() as conn:
+            return await conn.execute(
+                "DELETE FROM processed_updates WHERE created_at < ?", (int(before),)
+            )
+
     # -- curation ------------------------------------------------------------------------------
 
     async def runtime_entries(self) -> list[tuple[str, str]]:

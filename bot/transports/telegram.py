@@ -37,11 +37,13 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ChatMemberHandler,
     ContextTypes,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -140,6 +142,9 @@ class TelegramTransport:
             builder = builder.base_file_url(settings.base_file_url)
         self.application: Application = builder.build()  # type: ignore[type-arg]
         self.username = ""
+        if settings.webhook_url and core.repository is not None:
+            # Before every other handler: a copy of an update another process took ends here.
+            self.application.add_handler(TypeHandler(Update, self._take_once), group=-1)
         self.application.add_handler(
             MessageHandler(
                 filters.UpdateType.MESSAGE & (filters.TEXT | filters.COMMAND), self._on_message
@@ -277,6 +282,15 @@ class TelegramTransport:
         )
 
     # -- incoming ------------------------------------------------------------------------------
+
+    async def _take_once(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Webhook mode: Telegram may deliver an update again, and behind a reverse proxy to
+        another process; the first process to record its id handles it, the others drop it."""
+        repository = self.core.repository
+        assert repository is not None
+        if not await repository.take_update(update.update_id, self.core.clock.now()):
+            logger.info("telegram.duplicate_update", extra={"update": update.update_id})
+            raise ApplicationHandlerStop
 
     def _addressed_text(self, message: Message) -> str | None:
         """The text meant for us, or None: in groups only commands, mentions and replies to us."""
