@@ -30,6 +30,9 @@ from bot.web import public_pages
 
 logger = logging.getLogger(__name__)
 
+# The advisory lock a Telegram poller holds on a PostgreSQL store: polling is single-process.
+POLLING_LOCK = 0x0B07_7E1E_6A00_0001
+
 
 async def alerts_status(settings: Settings) -> int:
     """Print the outbox: rows per status, then per kind and subject (event, correction)."""
@@ -123,18 +126,21 @@ def build_transports(
     limiters: dict[Platform, RateLimiter],
     repository: Repository,
 ) -> dict[Platform, Transport]:
+    """The transports of the configured platforms. Without the "updates" role Telegram only
+    sends (alerts) and Matrix is left out: it can send only into rooms its sync knows."""
+    receives = "updates" in settings.roles
     transports: dict[Platform, Transport] = {}
     if settings.telegram.configured:
         from bot.transports.telegram import TelegramTransport
 
         transports[Platform.TELEGRAM] = TelegramTransport(
-            core, settings.telegram, stop, limiters[Platform.TELEGRAM]
+            core, settings.telegram, stop, limiters[Platform.TELEGRAM], receive=receives
         )
-    if settings.matrix.configured:
+    if settings.matrix.configured and receives:
         from bot.transports.matrix import MatrixTransport
 
         transports[Platform.MATRIX] = MatrixTransport(
-            core, settings.matrix, repository, stop, settings.database.parent / "matrix-store"
+            core, settings.matrix, repository, stop, settings.local_dir / "matrix-store"
         )
     return transports
 
@@ -149,8 +155,9 @@ async def build_library(kb: KnowledgeBase, settings: Settings, repository: Repos
 
 
 async def library_with_runtime_entries(kb: KnowledgeBase, settings: Settings) -> Library:
-    """For one-shot commands: read run-time entries if the database exists, never create it."""
-    if not settings.database.exists():
+    """For one-shot commands: read run-time entries if the database exists, never create a
+    SQLite file (a PostgreSQL database exists: it is opened, and migrated if need be)."""
+    if isinstance(settings.database, Path) and not settings.database.exists():
         library = Library(kb, settings.search)
         await library.prepare()
         return library
@@ -173,6 +180,8 @@ async def publish_new_knowledge_events(
 async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | None = None) -> int:
     """Serve every platform whose credentials are set, until SIGTERM or SIGINT.
 
+    ``settings.roles`` says what this process does: answer updates, deliver alerts, or both.
+
     An embedding caller (the tests) may pass its own ``stop`` event instead; then no signal
     handlers are installed and setting the event stops the bot.
     """
@@ -191,6 +200,14 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
     problems: list[str] = []
     clock = SystemClock()
     async with Database(settings.database) as db:
+        if polls_telegram(settings) and not await db.try_hold(POLLING_LOCK):
+            print(
+                "error: another bot process is already polling Telegram with this database: "
+                "polling is single-process; stop that one, or serve a webhook "
+                "(BOT_TELEGRAM__WEBHOOK_URL) to run several",
+                file=sys.stderr,
+            )
+            return 2
         repository = Repository(db)
         library = await build_library(kb, settings, repository)
         await publish_new_knowledge_events(library, repository, clock)
@@ -203,6 +220,7 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
             # connections and are recorded, instead of failing and going out again at restart.
             transports_stop = asyncio.Event()
             transports = build_transports(core, settings, transports_stop, limiters, repository)
+            delivers = "alerts" in settings.roles
             worker = DeliveryWorker(
                 repository,
                 library,
@@ -213,10 +231,14 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
                 default_language=settings.default_language,
                 declined_retention_days=settings.declined_retention_days,
             )
-            core.on_publish = worker.wake
+            if delivers:
+                core.on_publish = worker.wake
+            logger.info("bot.roles", extra={"roles": ",".join(settings.roles)})
             async with asyncio.TaskGroup() as group:
-                delivering = group.create_task(_run_or_stop(worker.run(stop), stop))
-                group.create_task(_set_after(delivering, transports_stop))
+                delivering = (
+                    group.create_task(_run_or_stop(worker.run(stop), stop)) if delivers else None
+                )
+                group.create_task(_stop_transports_after(stop, delivering, transports_stop))
                 for transport in transports.values():
                     group.create_task(_run_or_stop(transport.run(), stop))
                 if settings.http.port is not None:
@@ -238,12 +260,22 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
     return 2 if problems else 0
 
 
-async def _set_after(task: asyncio.Task[None], event: asyncio.Event) -> None:
-    """Set ``event`` once ``task`` has ended, however it ended."""
+async def _stop_transports_after(
+    stop: asyncio.Event, delivering: asyncio.Task[None] | None, transports_stop: asyncio.Event
+) -> None:
+    """Stop the transports once the bot stops and the delivery worker (if any) has finished."""
     try:
-        await asyncio.wait({task})
+        await stop.wait()
+        if delivering is not None:
+            await asyncio.wait({delivering})
     finally:
-        event.set()
+        transports_stop.set()
+
+
+def polls_telegram(settings: Settings) -> bool:
+    """Whether this process takes Telegram updates by long polling (getUpdates)."""
+    telegram = settings.telegram
+    return "updates" in settings.roles and telegram.configured and not telegram.webhook_url
 
 
 async def _run_or_stop(job: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:

@@ -19,6 +19,7 @@ from bot.errors import ConfigError, KnowledgeError
 from bot.knowledge.loader import load_knowledge
 from bot.knowledge.models import KnowledgeBase
 from bot.knowledge.validate import source_text_path, stats, validate
+from bot.store.url import PostgresUrl
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database tools")
     db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="bring the database schema up to date (run does it too)")
     backup = db_sub.add_parser(
-        "backup", help="copy the live database safely (SQLite online backup)"
+        "backup", help="copy the live database safely (SQLite online backup, or pg_dump)"
     )
     backup.add_argument("file", type=Path)
     restore = db_sub.add_parser("restore", help="replace the database with a checked backup")
@@ -112,6 +114,27 @@ async def run_ask(settings: Settings, kb: KnowledgeBase, args: argparse.Namespac
         print(
             reply_json(reply) if args.json else reply.plain_text(numbered_choices=True), flush=True
         )
+    return 0
+
+
+async def run_db(settings: Settings, args: argparse.Namespace) -> int:
+    """db migrate | backup FILE | restore FILE."""
+    from bot.store.backup import backup, restore
+    from bot.store.db import Database
+
+    if args.db_command == "migrate":
+        async with Database(settings.database) as db:
+            if db.schema_version == db.migrated_from:
+                print(f"migrate: {db.target} is up to date (schema version {db.schema_version})")
+            else:
+                print(
+                    f"migrate: {db.target} went from schema version {db.migrated_from} "
+                    f"to {db.schema_version}"
+                )
+        return 0
+    action = backup if args.db_command == "backup" else restore
+    await action(settings.database, args.file)
+    print(f"{args.db_command}: done ({args.file})")
     return 0
 
 
@@ -220,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             if s is not None
         ]
+        if isinstance(settings.database, PostgresUrl) and settings.database.password:
+            secrets.append(settings.database.password)
         logs.configure(settings.log_level, settings.log_format, secrets)
         if settings.pseudonym_key is not None:
             logs.set_pseudonym_key(settings.pseudonym_key.get_secret_value().encode())
@@ -232,12 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot import app
 
         if args.command == "db":
-            from bot.store.backup import backup, restore
-
-            action = backup if args.db_command == "backup" else restore
-            asyncio.run(action(settings.database, args.file))
-            print(f"{args.db_command}: done ({args.file})")
-            return 0
+            return asyncio.run(run_db(settings, args))
         if args.command == "alerts":
             return asyncio.run(app.alerts_status(settings))
         if args.command == "events":

@@ -33,8 +33,10 @@ from pydantic_settings import (
 from bot.errors import ConfigError
 from bot.logs import LEVELS
 from bot.search.matcher import MatchSettings
+from bot.store.url import PostgresUrl, parse_location
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+ROLES = ("updates", "alerts")
 
 
 DEFAULT_CONFIG = Path("config/bot.toml")
@@ -213,7 +215,15 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    database: Path = Path("data/bot.sqlite3")
+    database: Path | PostgresUrl = Field(
+        default=Path("data/bot.sqlite3"),
+        description="a SQLite file, or postgresql://user:password@host:port/dbname",
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        description="local files (vector cache, Matrix keys); default: the SQLite file's "
+        "directory, or data/ with PostgreSQL",
+    )
     default_language: str = Field(default="en", pattern="^(en|ru|be)$")
     admins: list[str] = Field(default_factory=list)
     log_format: str = Field(default="text", pattern="^(text|json)$")
@@ -222,6 +232,11 @@ class Settings(BaseSettings):
     declined_retention_days: int = Field(default=90, ge=1)
     max_message_chars: int = Field(default=1000, ge=50)
     questions_per_minute: int = Field(default=20, ge=1, description="per sender, all platforms")
+    roles: list[str] = Field(
+        default_factory=lambda: list(ROLES),
+        description='what this process does: "updates" (answer the platforms), "alerts" '
+        "(deliver the outbox), or both",
+    )
     knowledge: KnowledgeSettings = KnowledgeSettings()
     search: MatchSettings = MatchSettings()
     telegram: TelegramSettings = TelegramSettings()
@@ -230,10 +245,22 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     privacy: PrivacySettings = PrivacySettings()
 
+    @field_validator("database", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: object) -> object:
+        return parse_location(value) if isinstance(value, str | Path | PostgresUrl) else value
+
+    @property
+    def local_dir(self) -> Path:
+        """Where the bot keeps local files: ``data_dir``, else beside a SQLite file, else data/."""
+        if self.data_dir is not None:
+            return self.data_dir
+        return self.database.parent if isinstance(self.database, Path) else Path("data")
+
     @model_validator(mode="after")
     def _vector_cache_beside_database(self) -> Settings:
         if self.search.vector_cache is None and self.search.embedder != "none":
-            cache = self.database.parent / "vectors.sqlite3"
+            cache = self.local_dir / "vectors.sqlite3"
             object.__setattr__(
                 self, "search", self.search.model_copy(update={"vector_cache": cache})
             )
@@ -245,6 +272,20 @@ class Settings(BaseSettings):
         if value.upper() not in LEVELS:
             raise ValueError(f"{value!r} is not a log level: use one of {', '.join(LEVELS)}")
         return value
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        for role in value:
+            if role not in ROLES:
+                raise ValueError(
+                    f'{role!r} is not a role: use ["updates"], ["alerts"] or ["updates", "alerts"]'
+                )
+        if not value:
+            raise ValueError(
+                'a process needs a role: use ["updates"], ["alerts"] or ["updates", "alerts"]'
+            )
+        return list(dict.fromkeys(value))
 
     @field_validator("admins")
     @classmethod

@@ -3,6 +3,7 @@
 BotError
 ├── KnowledgeError        a knowledge file or entry is invalid (file, line, entry id, field)
 ├── ConfigError           settings are missing or malformed (one clear line, exit non-zero)
+├── StoreUnavailable      the database cannot be reached right now (a PostgreSQL outage)
 ├── UserError             the user asked for something we refuse; carries a text key
 └── DeliveryError         sending a message failed
     ├── DeliveryDeferred  try again later (rate limit, network error, 5xx)
@@ -52,6 +53,10 @@ class KnowledgeError(BotError):
 
 class ConfigError(BotError):
     """Settings are missing or malformed."""
+
+
+class StoreUnavailable(BotError):
+    """The database server cannot be reached or is restarting; the same call may work later."""
 
 
 class UserError(BotError):

@@ -18,10 +18,13 @@ if TYPE_CHECKING:
     from bot.web.pages import PublicPages
 
 logger = logging.getLogger(__name__)
+# A store that does not answer within this is as good as down (a PostgreSQL server behind a
+# dead network path would otherwise hold the probe for the whole connect timeout).
+STORE_PROBE_TIMEOUT = 3.0
 
 
 class OpsServer:
-    """Liveness, readiness (store open, platforms connected) and Prometheus metrics."""
+    """Liveness, readiness (the store answers, platforms connected) and Prometheus metrics."""
 
     def __init__(
         self,
@@ -45,9 +48,12 @@ class OpsServer:
     async def readyz(self, request: web.Request) -> web.Response:
         checks: dict[str, bool] = {}
         try:
-            await self.repository.get_value("ready-probe")
+            async with asyncio.timeout(STORE_PROBE_TIMEOUT):
+                await self.repository.get_value("ready-probe")
             checks["store"] = True
-        except Exception:
+        except Exception as exc:
+            # One line, no traceback: an outage is a state to report, not a bug.
+            logger.warning("ops.store_unavailable", extra={"error": type(exc).__name__})
             checks["store"] = False
         for name, check in self.readiness.items():
             checks[name] = check()

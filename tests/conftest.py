@@ -1,5 +1,8 @@
 """Shared fixtures: the real knowledge base, settings on a temporary database, the core, and one
-throwaway Synapse homeserver for the whole session."""
+throwaway Synapse homeserver and one PostgreSQL server for the whole session.
+
+The store is SQLite unless a test module overrides the ``backend`` fixture, e.g. with
+``params=["sqlite", "postgres"]`` to run its tests against both."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from support.curation import Served, serving
+from support.postgres import PostgresServer
+from support.postgres import running_or_skip as postgres_or_skip
 from support.synapse import SynapseServer, running_or_skip
 from support.telegram_emulator import TelegramEmulator
 
@@ -19,6 +24,7 @@ from bot.knowledge.models import KnowledgeBase
 from bot.library import Library
 from bot.store.db import Database
 from bot.store.repositories import Repository
+from bot.store.url import PostgresUrl
 
 SEEDS = REPO_ROOT.parent / "shared" / "seeds"
 # One cache of the knowledge's passage vectors for every test and every bot process they start,
@@ -44,9 +50,35 @@ def kb() -> KnowledgeBase:
     return load_knowledge(REPO_ROOT / "knowledge")
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session (skipped if not installed, unless CI=true)."""
+    with postgres_or_skip() as server:
+        yield server
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(database=tmp_path / "bot.sqlite3")
+def backend() -> str:
+    """Which store the ``database`` fixture makes: "sqlite" or "postgres"."""
+    return "sqlite"
+
+
+@pytest.fixture
+async def database(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Path | PostgresUrl]:
+    """A fresh store: a SQLite file in tmp_path, or a new database on the session's server."""
+    if backend == "sqlite":
+        yield tmp_path / "bot.sqlite3"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    async with server.database() as url:
+        yield url
+
+
+@pytest.fixture
+def settings(database: Path | PostgresUrl) -> Settings:
+    return Settings(database=database)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """Alerts end to end: subscriptions, fan-out and delivery failures through the Bot API emulator.
 
 The bot runs as it does in production: ``bot.app.serve`` (Core, the real python-telegram-bot
-transport and the DeliveryWorker) on a real SQLite file, either in this test's event loop or as
-a ``python -m bot run`` child process that is killed with SIGKILL in the middle of a fan-out.
+transport and the DeliveryWorker) on a real store, either in this test's event loop (on SQLite
+and on PostgreSQL) or as a ``python -m bot run`` child process on a SQLite file that is killed
+with SIGKILL in the middle of a fan-out.
 Events are published as operators publish them: ``Repository.publish_event`` on another
 connection, or ``python -m bot events publish FILE`` while the bot runs.
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from conftest import BOT_NAME
@@ -36,7 +38,9 @@ from bot.config import REPO_ROOT, AlertSettings, MatrixSettings, Settings, Teleg
 from bot.domain import ChatRef, Platform
 from bot.knowledge.models import Event, KnowledgeBase
 from bot.store.db import Database
+from bot.store.postgres import numbered
 from bot.store.repositories import Repository
+from bot.store.url import PostgresUrl
 
 TOPIC = "history"
 TOPIC_TITLE = "History, 1994–2019"
@@ -88,6 +92,12 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The tests that take ``db`` (the bot in this event loop) run on both stores."""
+    return str(request.param)
+
+
 def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
     """One query on a fresh connection (blocking: call through ``asyncio.to_thread``)."""
     conn = sqlite3.connect(path, timeout=10)
@@ -98,17 +108,29 @@ def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[A
 
 
 async def query(
-    path: Path, statement: str, params: tuple[object, ...] = ()
+    path: Path | PostgresUrl, statement: str, params: tuple[object, ...] = ()
 ) -> list[tuple[Any, ...]]:
+    """One query (``?`` placeholders) on a connection of its own, on either store."""
+    if isinstance(path, PostgresUrl):
+        conn = await asyncpg.connect(path.dsn)
+        try:
+            return [tuple(row) for row in await conn.fetch(numbered(statement), *params)]
+        finally:
+            await conn.close()
     return await asyncio.to_thread(sql, path, statement, params)
 
 
-async def outbox_status(path: Path, event_id: str) -> dict[int, str]:
+def database_setting(database: Path | PostgresUrl) -> str:
+    """The value of BOT_DATABASE for ``database`` (a URL with its password)."""
+    return database.dsn if isinstance(database, PostgresUrl) else str(database)
+
+
+async def outbox_status(path: Path | PostgresUrl, event_id: str) -> dict[int, str]:
     rows = await query(path, "SELECT chat_id, status FROM outbox WHERE event_id = ?", (event_id,))
     return {int(chat_id): str(status) for chat_id, status in rows}
 
 
-async def outbox_drained(path: Path) -> bool:
+async def outbox_drained(path: Path | PostgresUrl) -> bool:
     rows = await query(path, "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
     return int(rows[0][0]) == 0
 
@@ -159,10 +181,10 @@ async def fan_out_over(database: Path) -> None:
     await eventually(no_delivery_under_way, "the deliveries under way to end")
 
 
-async def run_cli(database: Path, *args: str) -> tuple[int, str, str]:
+async def run_cli(database: Path | PostgresUrl, *args: str) -> tuple[int, str, str]:
     """``python -m bot ARGS`` on ``database``: exit status, stdout, stderr."""
     env = child_environment()
-    env["BOT_DATABASE"] = str(database)
+    env["BOT_DATABASE"] = database_setting(database)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -217,7 +239,7 @@ class Served:
     settings: Settings
 
     @property
-    def database(self) -> Path:
+    def database(self) -> Path | PostgresUrl:
         return self.settings.database
 
     async def reply(self, text: str, *, count: int, chat_id: int, **kwargs: Any) -> str:
@@ -237,7 +259,7 @@ async def served(
     emulator: TelegramEmulator, kb: KnowledgeBase, db: Database
 ) -> AsyncIterator[Served]:
     settings = Settings(
-        database=db.path,
+        database=db.target,
         telegram=TelegramSettings(token=TOKEN, base_url=emulator.base_url, poll_timeout=1),
         matrix=MatrixSettings(),
         alerts=AlertSettings(telegram_per_second=30.0),

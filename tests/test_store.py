@@ -1,4 +1,6 @@
-"""The store: migrations (including upgrading a populated older database), outbox, backup."""
+"""The store: migrations (including upgrading a populated older database), outbox, backup.
+
+Tests taking the ``db`` fixture run against both stores, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import aiosqlite
+import pytest
 
 from bot.domain import ChatRef, Platform
 from bot.knowledge.models import Event, Localized
@@ -15,6 +18,11 @@ from bot.store.migrate import MIGRATIONS, migration_files
 from bot.store.repositories import Repository
 
 CHAT = ChatRef(platform=Platform.TELEGRAM, chat_id="42")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def event(event_id: str = "ev-test", topics: list[str] | None = None) -> Event:
@@ -132,3 +140,136 @@ async def test_forget_chat_deletes_everything_tied_to_it(db: Database) -> None:
     assert await repository.chat_language(CHAT) is None
     assert await repository.waiting_count(CHAT, 0) == 0
     assert await repository.wants_corrections(CHAT)
+
+
+async def test_every_statement_runs_on_this_store(db: Database) -> None:
+    """Each repository method once, with the results both stores must agree on."""
+    repository = Repository(db)
+    other = ChatRef(platform=Platform.TELEGRAM, chat_id="43")
+    assert await repository.chat_language(CHAT) is None
+    await repository.set_chat_language(CHAT, "ru", 1)
+    await repository.set_chat_language(CHAT, "be", 2)
+    assert await repository.chat_language(CHAT) == "be"
+
+    day = 1_780_000_000.0
+    await repository.count_question(day, "fact-a", None)
+    await repository.count_question(day, "fact-a", None)
+    await repository.count_question(day, None, "who is x")
+    await repository.count_question(day, None, "who is x")
+    assert await repository.question_days("2000-01-01") == [("2026-05-28", 2, 2)]
+    assert await repository.top_entries("2000-01-01") == [("fact-a", 2)]
+    assert await repository.unanswered("2000-01-01") == [("who is x", 2)]
+    assert await repository.expire_declined("2100-01-01") == 1
+
+    # Telegram update ids past 2**31 (BIGINT on PostgreSQL).
+    assert await repository.take_update(3_000_000_001, 10) is True
+    assert await repository.take_update(3_000_000_001, 11) is False
+    assert await repository.take_update(3_000_000_002, 20) is True
+    assert await repository.purge_processed_updates(15) == 1
+    assert await repository.take_update(3_000_000_001, 30) is True
+
+    await repository.set_value("k", "1")
+    await repository.set_value("k", "2")
+    assert await repository.get_value("k") == "2"
+
+    await repository.subscribe(CHAT, ["history", "prisoners"], 0)
+    await repository.subscribe(CHAT, ["history"], 0)
+    await repository.subscribe(other, ["history"], 0)
+    assert await repository.count_subscribers(["history", "prisoners"]) == 2
+    assert await repository.count_subscribers([]) == 0
+    assert await repository.subscribers_per_topic() == {"history": 2, "prisoners": 1}
+    assert await repository.unsubscribe(CHAT, ["prisoners", "nothing"]) == 1
+
+    assert await repository.publish_event(event(), 5) == 2
+    assert [e.id for e in await repository.published_events()] == ["ev-test"]
+    assert (await repository.published_event("ev-test")) == event()
+    assert await repository.published_event("none") is None
+    assert await repository.next_due([Platform.TELEGRAM]) == 0.0
+    assert await repository.next_due([]) is None
+    first, second = await repository.claim_due(1.0, [Platform.TELEGRAM], 10)
+    await repository.mark_retry(first, 2.0, 60.5, "flood", count=False)
+    assert await repository.next_due([Platform.TELEGRAM]) == 60.5
+    await repository.mark_sent(second, 3.0)
+    [again] = await repository.claim_due(61.0, [Platform.TELEGRAM], 10)
+    assert again.attempts == 0
+    await repository.mark_failed(again, 62.0, "boom")
+    assert await repository.outbox_counts() == {
+        "pending": 0,
+        "sending": 0,
+        "sent": 1,
+        "gone": 0,
+        "failed": 1,
+    }
+    assert sorted(await repository.outbox_by_event()) == [
+        ("alert", "ev-test", "failed", 1),
+        ("alert", "ev-test", "sent", 1),
+    ]
+    assert await repository.purge_delivered(100.0) == 2
+
+    # A moved chat whose new id already has a row of its own for the event: that row stays.
+    await repository.publish_event(event("ev-moved"), 5)
+    await repository.subscribe(ChatRef(platform=Platform.TELEGRAM, chat_id="-100"), ["x"], 0)
+    await repository.move_chat(other, "43-new")
+    await repository.move_chat(CHAT, "43-new")
+    rows = await db.fetchall(
+        "SELECT chat_id, status FROM outbox WHERE event_id = ? ORDER BY chat_id, status",
+        ("ev-moved",),
+    )
+    assert [tuple(r) for r in rows] == [("42", "gone"), ("43-new", "pending")]
+
+    fact = event("entry-one")
+    audit_id = await _save(db, fact, reason="typo")
+    assert await _save(db, fact) == audit_id + 1
+    assert await repository.runtime_entries() == [("event", fact.model_dump_json())] * 1
+    [latest, oldest] = await repository.audit("entry-one")
+    assert (latest["reason"], oldest["reason"]) == (None, "typo")
+    assert len(await repository.audit(None, limit=1)) == 1
+    await repository.count_refused_admin(day)
+    await repository.count_refused_admin(day)
+    assert await repository.refused_admin_total() == 2
+
+    await repository.wait_for_answer(CHAT, "q?", "en", 10, 100)
+    await repository.wait_for_answer(CHAT, "q?", "ru", 11, 200)
+    await repository.wait_for_answer(other, "q?", "en", 10, 20)
+    assert await repository.waiting_count(CHAT, 50) == 1
+    assert await repository.waiting_by_wording(15) == [("q?", 2)]
+    waiting = await repository.waiting_questions(50)
+    assert [(w.chat_id, w.language) for w in waiting] == [("42", "ru")]
+    assert await repository.answer_found(waiting[0], '{"a": 1}', 60)
+    assert not await repository.answer_found(waiting[0], '{"a": 1}', 60)
+    assert await repository.expire_waiting(50) == 1
+
+    async with db.transaction() as conn:
+        await Repository.queue_rematch_in(conn, "fact-b", 1)
+        await Repository.queue_rematch_in(conn, "fact-b", 2)
+        await Repository.queue_rematch_in(conn, "fact-a", 3)
+    assert await repository.rematch_queue() == ["fact-b", "fact-a"]
+    await repository.rematched("fact-b")
+    assert await repository.rematch_queue() == ["fact-a"]
+
+    await repository.forget_chat(ChatRef(platform=Platform.TELEGRAM, chat_id="43-new"))
+    await repository.subscribe(CHAT, ["history"], 0)
+    await repository.subscribe(other, ["history"], 0)
+    await repository.set_corrections(CHAT, False, 0)
+    await repository.set_corrections(CHAT, False, 0)
+    assert not await repository.wants_corrections(CHAT)
+    async with db.transaction() as conn:
+        queued = await Repository.queue_correction_in(conn, "correction:f:1", ["history"], "{}", 9)
+    assert queued == 1  # CHAT opted out
+    await repository.set_corrections(CHAT, True, 0)
+    assert await repository.wants_corrections(CHAT)
+    assert await repository.requeue_interrupted() == 0
+
+
+async def _save(db: Database, entry: Event, reason: str | None = None) -> int:
+    async with db.transaction() as conn:
+        return await Repository.save_entry_in(
+            conn,
+            kind="event",
+            entry=entry,
+            before=None,
+            actor="admin",
+            action="add",
+            now=7,
+            reason=reason,
+        )

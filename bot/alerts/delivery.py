@@ -19,7 +19,7 @@ from bot.alerts.ratelimit import RateLimiter
 from bot.clock import Clock, day_of
 from bot.config import AlertSettings
 from bot.domain import Platform, Reply
-from bot.errors import ChatMoved, DeliveryDeferred, RecipientGone
+from bot.errors import ChatMoved, DeliveryDeferred, RecipientGone, StoreUnavailable
 from bot.knowledge.models import Event
 from bot.library import Library
 from bot.logs import pseudonym
@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 30.0
 PROGRESS_EVERY = 10.0
+# Telegram keeps an undelivered update for at most 24 hours: ids older than two days go.
+UPDATE_IDS_KEPT = 2 * 86400
 
 
 def is_group(row: OutboxRow) -> bool:
@@ -80,32 +82,52 @@ class DeliveryWorker:
         platforms = list(self.transports)
         # A pipeline rather than batches: a slow send (a timeout) holds one slot, not the queue.
         in_flight: set[asyncio.Task[None]] = set()
+        store_down = False
         try:
             while not stop.is_set():
-                free = self.concurrency - len(in_flight)
-                rows = (
-                    await self.repository.claim_due(self.clock.now(), platforms, free)
-                    if free
-                    else []
-                )
-                in_flight.update(asyncio.create_task(self._deliver_guarded(row)) for row in rows)
-                if in_flight:
-                    _, in_flight = await asyncio.wait(
-                        in_flight, timeout=0.2, return_when=asyncio.FIRST_COMPLETED
-                    )
-                else:
-                    await self._idle(stop, platforms)
-                await self._report_progress()
+                try:
+                    await self._step(stop, platforms, in_flight)
+                except StoreUnavailable as exc:
+                    # A database outage is waited out (one line, no traceback), not fatal.
+                    if not store_down:
+                        logger.warning("alerts.store_unavailable", extra={"error": str(exc)})
+                    store_down = True
+                    await self._wait(stop, self.poll_interval)
+                    continue
+                if store_down:
+                    logger.info("alerts.store_available")
+                    store_down = False
         finally:
             # Graceful stop: sends under way finish and are recorded.
             if in_flight:
                 await asyncio.wait(in_flight)
+
+    async def _step(
+        self, stop: asyncio.Event, platforms: list[Platform], in_flight: set[asyncio.Task[None]]
+    ) -> None:
+        """Claim what is due and free to send, start it, wait a little; ``in_flight`` (updated
+        in place, so no task is lost when the store fails half-way) holds the sends under way."""
+        free = self.concurrency - len(in_flight)
+        rows = await self.repository.claim_due(self.clock.now(), platforms, free) if free else []
+        in_flight.update(asyncio.create_task(self._deliver_guarded(row)) for row in rows)
+        if in_flight:
+            done, _ = await asyncio.wait(
+                in_flight, timeout=0.2, return_when=asyncio.FIRST_COMPLETED
+            )
+            in_flight -= done
+        else:
+            await self._idle(stop, platforms)
+        await self._report_progress()
 
     async def _idle(self, stop: asyncio.Event, platforms: list[Platform]) -> None:
         due = await self.repository.next_due(platforms)
         delay = self.poll_interval
         if due is not None:
             delay = min(delay, max(0.01, due - self.clock.now()))
+        await self._wait(stop, delay)
+
+    async def _wait(self, stop: asyncio.Event, delay: float) -> None:
+        """Until ``delay`` passes, something is queued (``wake``) or the worker stops."""
         self._wake.clear()
         waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
         try:
@@ -129,10 +151,14 @@ class DeliveryWorker:
         await self.repository.purge_delivered(now - self.settings.delivered_retention_days * 86400)
         await self.repository.expire_declined(day_of(now - self.declined_retention_days * 86400))
         await self.repository.expire_waiting(now)
+        await self.repository.purge_processed_updates(now - UPDATE_IDS_KEPT)
 
     async def _deliver_guarded(self, row: OutboxRow) -> None:
         try:
             await self.deliver(row)
+        except StoreUnavailable as exc:
+            # The outcome could not be recorded: the row stays claimed until the next start.
+            logger.warning("alerts.not_recorded", extra={"row": row.id, "error": str(exc)})
         except Exception:
             # A bug here must not stop the worker; the row stays claimed and is requeued at the
             # next start.

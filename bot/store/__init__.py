@@ -1,1 +1,1 @@
-"""The SQLite store: connection, migrations and all SQL."""
+"""The store (a SQLite file or a PostgreSQL server): connections, migrations and all SQL."""

@@ -1,26 +1,178 @@
-"""aiosqlite connection with our PRAGMAs (WAL, foreign keys, busy timeout) and `transaction()`."""
+"""The store's connections: one interface (``Database``, ``Session``) over SQLite and PostgreSQL.
+
+SQL is written once, with ``?`` placeholders and syntax both dialects accept (``INSERT ... ON
+CONFLICT``, ``RETURNING``); the PostgreSQL side numbers the placeholders (bot/store/postgres.py).
+``Database(path)`` opens the SQLite file, ``Database(PostgresUrl(...))`` a connection pool.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from enum import StrEnum
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import aiosqlite
 
 from bot.errors import ConfigError
 from bot.store.migrate import apply_migrations
+from bot.store.url import PostgresUrl, parse_location
+
+Params = Sequence[object]
+# RETURNING needs SQLite 3.35 (2021); Debian 12 and the python:3.11 images have 3.40.
+MIN_SQLITE = (3, 35, 0)
+
+
+class Record(Protocol):
+    """A result row (sqlite3.Row or asyncpg.Record): read by position."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Dialect(StrEnum):
+    """Which SQL the store speaks; the few statements that differ ask it."""
+
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+class Session(Protocol):
+    """Statements on one connection; inside ``Database.transaction()`` they commit together."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        ...
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement once per parameter row."""
+        ...
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Record | None: ...
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Record]: ...
 
 
 class Database:
+    """The store: ``Database(target)`` is a ``SqliteDatabase`` for a path and a
+    ``PostgresDatabase`` for a ``PostgresUrl`` (or a string naming either).
+
+    Used as ``async with Database(target) as db``: opening brings the schema up to date.
+    Outside a transaction, ``db`` runs statements itself (as a ``Session``). The methods
+    below are those every store has; each subclass implements all of them.
+    """
+
+    dialect: ClassVar[Dialect]
+    #: The newest migration applied, once open.
+    schema_version: int = 0
+    #: The schema version found on opening, before any migration ran.
+    migrated_from: int = 0
+
+    def __new__(cls, target: Path | PostgresUrl | str) -> Database:
+        if cls is Database:
+            location = parse_location(target)
+            if isinstance(location, PostgresUrl):
+                from bot.store.postgres import PostgresDatabase
+
+                return super().__new__(PostgresDatabase)
+            return super().__new__(SqliteDatabase)
+        return super().__new__(cls)
+
+    @property
+    def target(self) -> Path | PostgresUrl:
+        """Where the store is (a PostgresUrl prints without its password)."""
+        raise NotImplementedError
+
+    async def open(self) -> Database:
+        """Connect and migrate; a store that cannot be used raises ConfigError (one line)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractAsyncContextManager[Session]:
+        """All statements inside commit together or not at all."""
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        raise NotImplementedError
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        raise NotImplementedError
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Record | None:
+        raise NotImplementedError
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Record]:
+        raise NotImplementedError
+
+    async def try_hold(self, key: int) -> bool:
+        """Take the process-wide lock ``key`` for as long as this store is open; False if another
+        process holds it. SQLite serves one process: there is nothing to share, so True."""
+        return True
+
+    async def truncate_wal(self) -> None:
+        """Leave no older copy of just-deleted rows in a write-ahead log (SQLite only)."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Database:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class _SqliteSession:
+    """``Session`` over an aiosqlite connection."""
+
+    dialect = Dialect.SQLITE
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cursor = await self.conn.execute(sql, params)
+        try:
+            return cursor.rowcount
+        finally:
+            await cursor.close()
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        cursor = await self.conn.executemany(sql, rows)
+        await cursor.close()
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Record | None:
+        async with self.conn.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+        return row
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Record]:
+        async with self.conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+
+class SqliteDatabase(Database):
     """One connection per process; writes go through short ``BEGIN IMMEDIATE`` transactions."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    dialect = Dialect.SQLITE
+
+    def __init__(self, target: Path | str) -> None:
+        self.path = Path(target)
         self._conn: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+
+    @property
+    def target(self) -> Path:
+        return self.path
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -28,13 +180,17 @@ class Database:
             raise RuntimeError("database is not open")
         return self._conn
 
-    async def open(self) -> Database:
+    async def open(self) -> SqliteDatabase:
         """Open (creating the file and its directory) and bring the schema up to date.
 
         A path that cannot hold the database (no such directory and none can be made, not
         writable, a directory, a file that is not SQLite) raises ConfigError, with the
         connection and its thread closed so that the process can exit.
         """
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise ConfigError(
+                f"SQLite {sqlite3.sqlite_version} is too old: the bot needs 3.35 or newer"
+            )
         try:
             await self._open()
         except BaseException as exc:
@@ -66,7 +222,7 @@ class Database:
             "PRAGMA secure_delete=ON",
         ):
             await self._conn.execute(pragma)
-        await apply_migrations(self._conn)
+        self.migrated_from, self.schema_version = await apply_migrations(self._conn)
 
     async def _close_quietly(self) -> None:
         try:
@@ -79,12 +235,6 @@ class Database:
             await self._conn.close()
             self._conn = None
 
-    async def __aenter__(self) -> Database:
-        return await self.open()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     async def truncate_wal(self) -> None:
         """Fold the write-ahead log into the database file and empty it, so rows just deleted
         (zeroed in the file by secure_delete) leave no older copy behind in the log."""
@@ -92,13 +242,24 @@ class Database:
             await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """All statements inside commit together or not at all."""
+    async def transaction(self) -> AsyncIterator[Session]:
         async with self._write_lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
+                yield _SqliteSession(self.conn)
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        return await _SqliteSession(self.conn).execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await _SqliteSession(self.conn).executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Record | None:
+        return await _SqliteSession(self.conn).fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Record]:
+        return await _SqliteSession(self.conn).fetchall(sql, params)

@@ -1,16 +1,20 @@
-"""All SQL of the bot: chat settings, aggregate counts, key-value state."""
+"""All SQL of the bot: chat settings, aggregate counts, key-value state, alerts, curation.
+
+Written once for both stores (SQLite and PostgreSQL): ``?`` placeholders, ``INSERT ... ON
+CONFLICT``, ``RETURNING``; parameters whose type the statement does not fix are CAST.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from enum import StrEnum
 
-import aiosqlite
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.clock import day_of
 from bot.domain import ChatRef, Platform
 from bot.knowledge.models import Event
-from bot.store.db import Database
+from bot.store.db import Database, Dialect, Session
 
 
 class OutboxKind(StrEnum):
@@ -65,11 +69,10 @@ class Repository:
         self.db = db
 
     async def chat_language(self, chat: ChatRef) -> str | None:
-        async with self.db.conn.execute(
+        row = await self.db.fetchone(
             "SELECT language FROM chat_settings WHERE platform = ? AND chat_id = ?",
             (chat.platform.value, chat.chat_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return str(row[0]) if row else None
 
     async def set_chat_language(self, chat: ChatRef, language: str, now: float) -> None:
@@ -89,25 +92,25 @@ class Repository:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO question_counts (day, answered, count) VALUES (?, ?, 1) "
-                "ON CONFLICT (day, answered) DO UPDATE SET count = count + 1",
+                "ON CONFLICT (day, answered) DO UPDATE SET count = question_counts.count + 1",
                 (day, 1 if entry_id else 0),
             )
             if entry_id:
                 await conn.execute(
                     "INSERT INTO answer_counts (day, entry_id, count) VALUES (?, ?, 1) "
-                    "ON CONFLICT (day, entry_id) DO UPDATE SET count = count + 1",
+                    "ON CONFLICT (day, entry_id) DO UPDATE SET count = answer_counts.count + 1",
                     (day, entry_id),
                 )
             elif declined_text:
                 await conn.execute(
                     "INSERT INTO declined_questions (day, normalized, count) VALUES (?, ?, 1) "
-                    "ON CONFLICT (day, normalized) DO UPDATE SET count = count + 1",
+                    "ON CONFLICT (day, normalized) DO UPDATE "
+                    "SET count = declined_questions.count + 1",
                     (day, declined_text[:MAX_DECLINED_TEXT]),
                 )
 
     async def get_value(self, key: str) -> str | None:
-        async with self.db.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self.db.fetchone("SELECT value FROM kv WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
     async def set_value(self, key: str, value: str) -> None:
@@ -121,68 +124,65 @@ class Repository:
     # -- subscriptions -------------------------------------------------------------------------
 
     async def subscriptions(self, chat: ChatRef) -> list[str]:
-        async with self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT topic FROM subscriptions WHERE platform = ? AND chat_id = ? ORDER BY topic",
             (chat.platform.value, chat.chat_id),
-        ) as cursor:
-            return [str(row[0]) for row in await cursor.fetchall()]
+        )
+        return [str(row[0]) for row in rows]
 
     async def subscribe(self, chat: ChatRef, topics: list[str], now: float) -> None:
         async with self.db.transaction() as conn:
             await conn.executemany(
-                "INSERT OR IGNORE INTO subscriptions (platform, chat_id, topic, created_at) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO subscriptions (platform, chat_id, topic, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(chat.platform.value, chat.chat_id, topic, int(now)) for topic in topics],
             )
 
     async def unsubscribe(self, chat: ChatRef, topics: list[str] | None = None) -> int:
         """Remove some (or, with None, all) of a chat's subscriptions; returns how many."""
+        query = "DELETE FROM subscriptions WHERE platform = ? AND chat_id = ?"
+        params: list[object] = [chat.platform.value, chat.chat_id]
+        if topics is not None:
+            query += f" AND topic IN ({_marks(topics)})"
+            params += topics
         async with self.db.transaction() as conn:
-            if topics is None:
-                cursor = await conn.execute(
-                    "DELETE FROM subscriptions WHERE platform = ? AND chat_id = ?",
-                    (chat.platform.value, chat.chat_id),
-                )
-            else:
-                cursor = await conn.executemany(
-                    "DELETE FROM subscriptions WHERE platform = ? AND chat_id = ? AND topic = ?",
-                    [(chat.platform.value, chat.chat_id, topic) for topic in topics],
-                )
-            return cursor.rowcount
+            return await conn.execute(query, params)
 
     async def count_subscribers(self, topics: list[str]) -> int:
         """Distinct chats following any of ``topics``."""
-        marks = ",".join("?" * len(topics)) or "NULL"
-        async with self.db.conn.execute(
-            f"SELECT COUNT(*) FROM (SELECT DISTINCT platform, chat_id FROM subscriptions "
-            f"WHERE topic IN ({marks}))",
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT platform, chat_id FROM subscriptions "
+            f"WHERE topic IN ({_marks(topics)})) AS chats",
             topics,
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return int(row[0]) if row else 0
 
     async def subscribers_per_topic(self) -> dict[str, int]:
-        async with self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT topic, COUNT(*) FROM subscriptions GROUP BY topic ORDER BY topic"
-        ) as cursor:
-            return {str(r[0]): int(r[1]) for r in await cursor.fetchall()}
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def move_chat(self, old: ChatRef, new_chat_id: str) -> None:
         """A chat got a new id (group -> supergroup): its subscriptions and pending alerts follow."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "INSERT OR IGNORE INTO subscriptions (platform, chat_id, topic, created_at) "
-                "SELECT platform, ?, topic, created_at FROM subscriptions WHERE platform = ? AND chat_id = ?",
+                "INSERT INTO subscriptions (platform, chat_id, topic, created_at) "
+                "SELECT platform, CAST(? AS TEXT), topic, created_at FROM subscriptions "
+                "WHERE platform = ? AND chat_id = ? ON CONFLICT DO NOTHING",
                 (new_chat_id, old.platform.value, old.chat_id),
             )
             await conn.execute(
                 "DELETE FROM subscriptions WHERE platform = ? AND chat_id = ?",
                 (old.platform.value, old.chat_id),
             )
+            # Rows the new chat has its own row for stay behind (the unique key forbids a copy).
             await conn.execute(
-                "UPDATE OR IGNORE outbox SET chat_id = ?, status = 'pending', next_attempt_at = 0 "
-                "WHERE platform = ? AND chat_id = ? AND status IN ('pending', 'sending')",
-                (new_chat_id, old.platform.value, old.chat_id),
+                "UPDATE outbox SET chat_id = ?, status = 'pending', next_attempt_at = 0 "
+                "WHERE platform = ? AND chat_id = ? AND status IN ('pending', 'sending') "
+                "AND NOT EXISTS (SELECT 1 FROM outbox AS taken WHERE taken.chat_id = ? "
+                "AND taken.platform = outbox.platform AND taken.event_id = outbox.event_id)",
+                (new_chat_id, old.platform.value, old.chat_id, new_chat_id),
             )
             # Rows the new chat already has its own row for could not move: they end here, or
             # they would stay claimed ('sending') and be retried against the old id at restarts.
@@ -204,23 +204,22 @@ class Repository:
             return await self.publish_event_in(conn, event, now)
 
     @staticmethod
-    async def publish_event_in(conn: aiosqlite.Connection, event: Event, now: float) -> int | None:
+    async def publish_event_in(conn: Session, event: Event, now: float) -> int | None:
         """``publish_event`` inside the caller's transaction."""
         topics = list(event.topics)
-        marks = ",".join("?" * len(topics))
-        cursor = await conn.execute(
-            "INSERT OR IGNORE INTO published_events (event_id, payload, published_at, recipients) "
-            "VALUES (?, ?, ?, 0)",
+        inserted = await conn.execute(
+            "INSERT INTO published_events (event_id, payload, published_at, recipients) "
+            "VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING",
             (event.id, event.model_dump_json(), int(now)),
         )
-        if cursor.rowcount == 0:
+        if inserted == 0:
             return None
-        cursor = await conn.execute(
-            "INSERT OR IGNORE INTO outbox (event_id, platform, chat_id, updated_at) "
-            f"SELECT DISTINCT ?, platform, chat_id, ? FROM subscriptions WHERE topic IN ({marks})",
+        recipients = await conn.execute(
+            "INSERT INTO outbox (event_id, platform, chat_id, updated_at) "
+            "SELECT DISTINCT CAST(? AS TEXT), platform, chat_id, CAST(? AS BIGINT) "
+            f"FROM subscriptions WHERE topic IN ({_marks(topics)}) ON CONFLICT DO NOTHING",
             (event.id, int(now), *topics),
         )
-        recipients = cursor.rowcount
         await conn.execute(
             "UPDATE published_events SET recipients = ? WHERE event_id = ?",
             (recipients, event.id),
@@ -228,66 +227,67 @@ class Repository:
         return recipients
 
     async def published_events(self) -> list[Event]:
-        async with self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT payload FROM published_events ORDER BY published_at, event_id"
-        ) as cursor:
-            return [Event.model_validate_json(row[0]) for row in await cursor.fetchall()]
+        )
+        return [Event.model_validate_json(row[0]) for row in rows]
 
     async def published_event(self, event_id: str) -> Event | None:
-        async with self.db.conn.execute(
+        row = await self.db.fetchone(
             "SELECT payload FROM published_events WHERE event_id = ?", (event_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return Event.model_validate_json(row[0]) if row else None
 
     async def requeue_interrupted(self) -> int:
         """Alerts claimed by a process that died go back to the queue (at-least-once)."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            return await conn.execute(
                 "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
             )
-            return cursor.rowcount
 
     async def claim_due(
         self, now: float, platforms: list[Platform], limit: int
     ) -> list[OutboxRow]:
-        """Mark up to ``limit`` due alerts as being sent and return them (one claimer at a time)."""
+        """Mark up to ``limit`` due alerts as being sent and return them; concurrent claimers
+        never get the same row (SQLite: one writer at a time; PostgreSQL: rows another
+        transaction has locked are skipped)."""
         if not platforms:
             return []
-        marks = ",".join("?" * len(platforms))
+        lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect is Dialect.POSTGRES else ""
         async with self.db.transaction() as conn:
-            async with conn.execute(
-                "SELECT id, event_id, platform, chat_id, attempts, kind, payload FROM outbox "
-                f"WHERE status = 'pending' AND next_attempt_at <= ? AND platform IN ({marks}) "
-                "ORDER BY next_attempt_at, id LIMIT ?",
-                (now, *[p.value for p in platforms], limit),
-            ) as cursor:
-                rows = [
-                    OutboxRow(
-                        id=r[0],
-                        event_id=r[1],
-                        platform=Platform(r[2]),
-                        chat_id=r[3],
-                        attempts=r[4],
-                        kind=OutboxKind(r[5]),
-                        payload=r[6],
-                    )
-                    for r in await cursor.fetchall()
-                ]
-            await conn.executemany(
-                "UPDATE outbox SET status = 'sending', updated_at = ? WHERE id = ?",
-                [(int(now), row.id) for row in rows],
-            )
+            rows = [
+                OutboxRow(
+                    id=r[0],
+                    event_id=r[1],
+                    platform=Platform(r[2]),
+                    chat_id=r[3],
+                    attempts=r[4],
+                    kind=OutboxKind(r[5]),
+                    payload=r[6],
+                )
+                for r in await conn.fetchall(
+                    "SELECT id, event_id, platform, chat_id, attempts, kind, payload FROM outbox "
+                    "WHERE status = 'pending' AND next_attempt_at <= ? "
+                    f"AND platform IN ({_marks(platforms)}) "
+                    f"ORDER BY next_attempt_at, id LIMIT ?{lock}",
+                    (now, *[p.value for p in platforms], limit),
+                )
+            ]
+            if rows:
+                await conn.execute(
+                    "UPDATE outbox SET status = 'sending', updated_at = ? "
+                    f"WHERE id IN ({_marks(rows)})",
+                    (int(now), *[row.id for row in rows]),
+                )
         return rows
 
     async def next_due(self, platforms: list[Platform]) -> float | None:
         """When the earliest pending alert falls due, or None if nothing is pending."""
-        marks = ",".join("?" * len(platforms)) or "NULL"
-        async with self.db.conn.execute(
-            f"SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND platform IN ({marks})",
+        row = await self.db.fetchone(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' "
+            f"AND platform IN ({_marks(platforms)})",
             [p.value for p in platforms],
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return float(row[0]) if row and row[0] is not None else None
 
     async def mark_sent(self, row: OutboxRow, now: float) -> None:
@@ -306,7 +306,7 @@ class Repository:
             await conn.execute(
                 "UPDATE outbox SET status = 'pending', attempts = attempts + ?, next_attempt_at = ?, "
                 "updated_at = ?, last_error = ? WHERE id = ?",
-                (1 if count else 0, at, int(now), error[:200], row.id),
+                (1 if count else 0, float(at), int(now), error[:200], row.id),
             )
 
     async def mark_failed(self, row: OutboxRow, now: float, error: str) -> None:
@@ -331,41 +331,57 @@ class Repository:
             )
 
     async def outbox_counts(self) -> dict[str, int]:
-        async with self.db.conn.execute(
-            "SELECT status, COUNT(*) FROM outbox GROUP BY status"
-        ) as cursor:
-            counts = {str(r[0]): int(r[1]) for r in await cursor.fetchall()}
+        rows = await self.db.fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        counts = {str(r[0]): int(r[1]) for r in rows}
         return {s: counts.get(s, 0) for s in ("pending", "sending", "sent", "gone", "failed")}
 
     async def outbox_by_event(self) -> list[tuple[str, str, str, int]]:
         """(kind, event id or subject, status, rows); answers are counted together, never
         listed one by one, as each names a waiting question."""
-        async with self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT kind, CASE kind WHEN 'answer' THEN 'answers found' ELSE event_id END AS what, "
             "status, COUNT(*) FROM outbox GROUP BY kind, what, status ORDER BY kind, what"
-        ) as cursor:
-            return [(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in await cursor.fetchall()]
+        )
+        return [(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
 
     async def purge_delivered(self, before: float) -> int:
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            return await conn.execute(
                 "DELETE FROM outbox WHERE status IN ('sent', 'gone', 'failed') AND updated_at < ?",
                 (int(before),),
             )
-            return cursor.rowcount
+
+    # -- updates taken by some process ---------------------------------------------------------
+
+    async def take_update(self, update_id: int, now: float) -> bool:
+        """True for the first process to take ``update_id``; False for a copy of it."""
+        async with self.db.transaction() as conn:
+            taken = await conn.execute(
+                "INSERT INTO processed_updates (update_id, created_at) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (update_id, int(now)),
+            )
+        return taken == 1
+
+    async def purge_processed_updates(self, before: float) -> int:
+        async with self.db.transaction() as conn:
+            return await conn.execute(
+                "DELETE FROM processed_updates WHERE created_at < ?", (int(before),)
+            )
 
     # -- curation ------------------------------------------------------------------------------
 
     async def runtime_entries(self) -> list[tuple[str, str]]:
         """(kind, JSON payload) of every entry added or changed at run time, oldest first."""
-        async with self.db.conn.execute(
+        # rowid: SQLite's implicit one, an identity column of the same name in PostgreSQL.
+        rows = await self.db.fetchall(
             "SELECT kind, payload FROM runtime_entries ORDER BY updated_at, rowid"
-        ) as cursor:
-            return [(str(r[0]), str(r[1])) for r in await cursor.fetchall()]
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     @staticmethod
     async def save_entry_in(
-        conn: aiosqlite.Connection,
+        conn: Session,
         *,
         kind: str,
         entry: BaseModel,
@@ -385,9 +401,9 @@ class Repository:
             "updated_at = excluded.updated_at",
             (kind, entry_id, payload, int(now)),
         )
-        cursor = await conn.execute(
+        row = await conn.fetchone(
             "INSERT INTO audit (at, actor, action, kind, entry_id, before, after, reason) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 int(now),
                 actor,
@@ -399,7 +415,7 @@ class Repository:
                 reason,
             ),
         )
-        return int(cursor.lastrowid or 0)
+        return int(row[0]) if row else 0
 
     async def audit(self, entry_id: str | None, limit: int = 10) -> list[dict[str, object]]:
         query = "SELECT at, actor, action, kind, entry_id, before, after, reason FROM audit"
@@ -407,59 +423,53 @@ class Repository:
         if entry_id:
             query += " WHERE entry_id = ?"
             params = (entry_id,)
-        async with self.db.conn.execute(
-            query + " ORDER BY id DESC LIMIT ?", (*params, limit)
-        ) as cursor:
-            columns = ("at", "actor", "action", "kind", "entry_id", "before", "after", "reason")
-            return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+        rows = await self.db.fetchall(query + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        columns = ("at", "actor", "action", "kind", "entry_id", "before", "after", "reason")
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
     async def count_refused_admin(self, now: float) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO refused_admin_attempts (day, count) VALUES (?, 1) "
-                "ON CONFLICT (day) DO UPDATE SET count = count + 1",
+                "ON CONFLICT (day) DO UPDATE SET count = refused_admin_attempts.count + 1",
                 (day_of(now),),
             )
 
     async def unanswered(self, since_day: str, limit: int = 15) -> list[tuple[str, int]]:
-        async with self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT normalized, SUM(count) AS n FROM declined_questions WHERE day >= ? "
             "GROUP BY normalized ORDER BY n DESC, normalized LIMIT ?",
             (since_day, limit),
-        ) as cursor:
-            return [(str(r[0]), int(r[1])) for r in await cursor.fetchall()]
+        )
+        return [(str(r[0]), int(r[1])) for r in rows]
 
     async def question_days(self, since_day: str) -> list[tuple[str, int, int]]:
         """(day, answered, declined) per day since ``since_day``."""
-        async with self.db.conn.execute(
-            "SELECT day, SUM(CASE WHEN answered THEN count ELSE 0 END), "
-            "SUM(CASE WHEN answered THEN 0 ELSE count END) FROM question_counts "
+        rows = await self.db.fetchall(
+            "SELECT day, SUM(CASE WHEN answered = 1 THEN count ELSE 0 END), "
+            "SUM(CASE WHEN answered = 1 THEN 0 ELSE count END) FROM question_counts "
             "WHERE day >= ? GROUP BY day ORDER BY day",
             (since_day,),
-        ) as cursor:
-            return [(str(r[0]), int(r[1]), int(r[2])) for r in await cursor.fetchall()]
+        )
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
 
     async def top_entries(self, since_day: str, limit: int = 5) -> list[tuple[str, int]]:
-        async with self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT entry_id, SUM(count) AS n FROM answer_counts WHERE day >= ? "
             "GROUP BY entry_id ORDER BY n DESC, entry_id LIMIT ?",
             (since_day, limit),
-        ) as cursor:
-            return [(str(r[0]), int(r[1])) for r in await cursor.fetchall()]
+        )
+        return [(str(r[0]), int(r[1])) for r in rows]
 
     async def refused_admin_total(self) -> int:
-        async with self.db.conn.execute(
-            "SELECT COALESCE(SUM(count), 0) FROM refused_admin_attempts"
-        ) as c:
-            row = await c.fetchone()
+        row = await self.db.fetchone("SELECT COALESCE(SUM(count), 0) FROM refused_admin_attempts")
         return int(row[0]) if row else 0
 
     async def expire_declined(self, before_day: str) -> int:
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            return await conn.execute(
                 "DELETE FROM declined_questions WHERE day < ?", (before_day,)
             )
-            return cursor.rowcount
 
     # -- privacy -------------------------------------------------------------------------------
 
@@ -484,10 +494,10 @@ class Repository:
             )
         await self.db.truncate_wal()
         return {
-            "subscriptions": subscriptions.rowcount,
-            "alerts": alerts.rowcount,
-            "language": language.rowcount,
-            "waiting": waiting.rowcount,
+            "subscriptions": subscriptions,
+            "alerts": alerts,
+            "language": language,
+            "waiting": waiting,
         }
 
     # -- questions waiting for an answer (kept only because the person asked) -----------------
@@ -506,50 +516,49 @@ class Repository:
             )
 
     async def waiting_count(self, chat: ChatRef, now: float) -> int:
-        async with self.db.conn.execute(
+        row = await self.db.fetchone(
             "SELECT COUNT(*) FROM waiting_questions "
             "WHERE platform = ? AND chat_id = ? AND expires_at > ?",
             (chat.platform.value, chat.chat_id, int(now)),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return int(row[0]) if row else 0
 
     async def waiting_questions(self, now: float) -> list[WaitingQuestion]:
         """Every question still waiting (not expired), oldest first."""
-        async with self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT id, platform, chat_id, question, language FROM waiting_questions "
             "WHERE expires_at > ? ORDER BY id",
             (int(now),),
-        ) as cursor:
-            return [
-                WaitingQuestion(
-                    id=r[0], platform=Platform(r[1]), chat_id=r[2], question=r[3], language=r[4]
-                )
-                for r in await cursor.fetchall()
-            ]
+        )
+        return [
+            WaitingQuestion(
+                id=r[0], platform=Platform(r[1]), chat_id=r[2], question=r[3], language=r[4]
+            )
+            for r in rows
+        ]
 
     async def waiting_by_wording(self, now: float, limit: int = 15) -> list[tuple[str, int]]:
         """How many chats wait on each wording; never which ones."""
-        async with self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT question, COUNT(*) AS n FROM waiting_questions WHERE expires_at > ? "
             "GROUP BY question ORDER BY n DESC, question LIMIT ?",
             (int(now), limit),
-        ) as cursor:
-            return [(str(r[0]), int(r[1])) for r in await cursor.fetchall()]
+        )
+        return [(str(r[0]), int(r[1])) for r in rows]
 
     async def answer_found(self, waiting: WaitingQuestion, payload: str, now: float) -> bool:
         """Queue the answer (``payload``) for the chat that waited and forget the question, in
         one transaction; False if the question is gone already (answered, forgotten, expired)."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            deleted = await conn.execute(
                 "DELETE FROM waiting_questions WHERE id = ? AND expires_at > ?",
                 (waiting.id, int(now)),
             )
-            if cursor.rowcount == 0:
+            if deleted == 0:
                 return False
             await conn.execute(
-                "INSERT OR IGNORE INTO outbox "
-                "(kind, event_id, payload, platform, chat_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (kind, event_id, payload, platform, chat_id, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     OutboxKind.ANSWER.value,
                     f"answer:{waiting.id}",
@@ -563,25 +572,25 @@ class Repository:
 
     async def expire_waiting(self, now: float) -> int:
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            return await conn.execute(
                 "DELETE FROM waiting_questions WHERE expires_at <= ?", (int(now),)
             )
-            return cursor.rowcount
 
     @staticmethod
-    async def queue_rematch_in(conn: aiosqlite.Connection, entry_id: str, now: float) -> None:
+    async def queue_rematch_in(conn: Session, entry_id: str, now: float) -> None:
         """Mark an entry to match the waiting questions against (inside the caller's
         transaction, so a crash before the matching only delays it)."""
         await conn.execute(
-            "INSERT OR REPLACE INTO rematch_queue (entry_id, queued_at) VALUES (?, ?)",
+            "INSERT INTO rematch_queue (entry_id, queued_at) VALUES (?, ?) "
+            "ON CONFLICT (entry_id) DO UPDATE SET queued_at = excluded.queued_at",
             (entry_id, int(now)),
         )
 
     async def rematch_queue(self) -> list[str]:
-        async with self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT entry_id FROM rematch_queue ORDER BY queued_at, entry_id"
-        ) as cursor:
-            return [str(r[0]) for r in await cursor.fetchall()]
+        )
+        return [str(r[0]) for r in rows]
 
     async def rematched(self, entry_id: str) -> None:
         async with self.db.transaction() as conn:
@@ -591,25 +600,24 @@ class Repository:
 
     @staticmethod
     async def queue_correction_in(
-        conn: aiosqlite.Connection, subject: str, topics: list[str], payload: str, now: float
+        conn: Session, subject: str, topics: list[str], payload: str, now: float
     ) -> int:
         """One correction per chat following any of ``topics``, unless it opted out."""
-        marks = ",".join("?" * len(topics))
-        cursor = await conn.execute(
-            "INSERT OR IGNORE INTO outbox (kind, event_id, payload, platform, chat_id, updated_at) "
-            "SELECT DISTINCT ?, ?, ?, s.platform, s.chat_id, ? FROM subscriptions s "
-            f"WHERE s.topic IN ({marks}) AND NOT EXISTS (SELECT 1 FROM correction_optouts o "
-            "WHERE o.platform = s.platform AND o.chat_id = s.chat_id)",
+        return await conn.execute(
+            "INSERT INTO outbox (kind, event_id, payload, platform, chat_id, updated_at) "
+            "SELECT DISTINCT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), s.platform, "
+            "s.chat_id, CAST(? AS BIGINT) FROM subscriptions AS s "
+            f"WHERE s.topic IN ({_marks(topics)}) AND NOT EXISTS (SELECT 1 FROM correction_optouts "
+            "AS o WHERE o.platform = s.platform AND o.chat_id = s.chat_id) ON CONFLICT DO NOTHING",
             (OutboxKind.CORRECTION.value, subject, payload, int(now), *topics),
         )
-        return cursor.rowcount
 
     async def wants_corrections(self, chat: ChatRef) -> bool:
-        async with self.db.conn.execute(
+        row = await self.db.fetchone(
             "SELECT 1 FROM correction_optouts WHERE platform = ? AND chat_id = ?",
             (chat.platform.value, chat.chat_id),
-        ) as cursor:
-            return await cursor.fetchone() is None
+        )
+        return row is None
 
     async def set_corrections(self, chat: ChatRef, wanted: bool, now: float) -> None:
         async with self.db.transaction() as conn:
@@ -620,7 +628,12 @@ class Repository:
                 )
             else:
                 await conn.execute(
-                    "INSERT OR IGNORE INTO correction_optouts (platform, chat_id, created_at) "
-                    "VALUES (?, ?, ?)",
+                    "INSERT INTO correction_optouts (platform, chat_id, created_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (chat.platform.value, chat.chat_id, int(now)),
                 )
+
+
+def _marks(values: Sized) -> str:
+    """``?, ?, ?`` for an IN list; ``NULL`` (which matches nothing) for an empty one."""
+    return ", ".join("?" * len(values)) or "NULL"

@@ -37,11 +37,13 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ChatMemberHandler,
     ContextTypes,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -104,7 +106,11 @@ class TelegramTransport:
         settings: TelegramSettings,
         stop: asyncio.Event,
         limiter: RateLimiter | None = None,
+        *,
+        receive: bool = True,
     ) -> None:
+        """``receive=False``: only send (alerts), never take updates; for a process whose
+        roles lack "updates"."""
         if settings.token is None or not TOKEN_SHAPE.match(settings.token.get_secret_value()):
             raise ConfigError(
                 "BOT_TELEGRAM__TOKEN is missing or malformed (expected digits:letters from @BotFather)"
@@ -113,6 +119,7 @@ class TelegramTransport:
         self.settings = settings
         self.stop_event = stop
         self.limiter = limiter
+        self.receive = receive
         self._admin_answers: dict[tuple[int, int], tuple[float, bool]] = {}
         self._admin_lookups: dict[tuple[int, int], asyncio.Future[bool]] = {}
         self._inline_flood = FloodGuard(
@@ -135,6 +142,9 @@ class TelegramTransport:
             builder = builder.base_file_url(settings.base_file_url)
         self.application: Application = builder.build()  # type: ignore[type-arg]
         self.username = ""
+        if settings.webhook_url and core.repository is not None:
+            # Before every other handler: a copy of an update another process took ends here.
+            self.application.add_handler(TypeHandler(Update, self._take_once), group=-1)
         self.application.add_handler(
             MessageHandler(
                 filters.UpdateType.MESSAGE & (filters.TEXT | filters.COMMAND), self._on_message
@@ -170,6 +180,17 @@ class TelegramTransport:
         """Poll (or serve the webhook) until the stop event is set, then shut down gracefully."""
         app = self.application
         if not await self._initialize():
+            return
+        if not self.receive:
+            async with app:
+                await app.start()
+                logger.info("telegram.started", extra={"bot": app.bot.username, "updates": False})
+                try:
+                    await self.stop_event.wait()
+                finally:
+                    if app.running:
+                        await app.stop()
+            logger.info("telegram.stopped")
             return
         await self._register_commands(app)
         async with app:
@@ -251,6 +272,8 @@ class TelegramTransport:
     def ready(self) -> bool:
         updater = self.application.updater
         polling = self._polling_task()
+        if not self.receive:
+            return self.application.running
         return (
             self.application.running
             and updater is not None
@@ -259,6 +282,15 @@ class TelegramTransport:
         )
 
     # -- incoming ------------------------------------------------------------------------------
+
+    async def _take_once(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Webhook mode: Telegram may deliver an update again, and behind a reverse proxy to
+        another process; the first process to record its id handles it, the others drop it."""
+        repository = self.core.repository
+        assert repository is not None
+        if not await repository.take_update(update.update_id, self.core.clock.now()):
+            logger.info("telegram.duplicate_update", extra={"update": update.update_id})
+            raise ApplicationHandlerStop
 
     def _addressed_text(self, message: Message) -> str | None:
         """The text meant for us, or None: in groups only commands, mentions and replies to us."""
