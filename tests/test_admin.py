@@ -15,7 +15,6 @@ import json
 import re
 import signal
 import sqlite3
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -49,9 +48,9 @@ from support.curation import (
     rows,
 )
 from support.environment import child_environment
+from support.process import spawn_run
 from support.telegram_emulator import Call, TelegramEmulator
 
-from bot.config import REPO_ROOT
 from bot.core import Core
 from bot.domain import ChatRef, Platform
 from bot.knowledge.loader import parse_file
@@ -472,17 +471,7 @@ async def test_a_crash_before_confirm_leaves_no_record_and_no_draft(
 
     async def spawn() -> asyncio.subprocess.Process:
         since = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        proc = await spawn_run(env, stderr=asyncio.subprocess.DEVNULL)
         try:
             await first_poll_after(emulator, since)
         except BaseException:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +14,8 @@ import httpx
 import pytest
 from support.cli import catches, free_port, one_error_line, run_bot
 from support.environment import child_environment
+from support.process import spawn_run
 from support.telegram_emulator import TelegramEmulator
-
-from bot.config import REPO_ROOT
 
 
 def test_ask_json_answers_with_source() -> None:
@@ -249,17 +247,7 @@ async def test_sigterm_at_any_moment_exits_0_without_a_traceback(
         return log.read_text(encoding="utf-8", errors="replace").count(event) >= times
 
     with log.open("wb") as stderr:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
-        )
+        proc = await spawn_run(env, stderr=stderr)
     try:
         if moment == "starting":
             await until(lambda: catches(proc.pid, signal.SIGINT), "the interpreter to start")

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from support.environment import child_environment
+from support.process import spawn_run
 from support.telegram_emulator import Call, TelegramEmulator
 
 from bot.config import REPO_ROOT
@@ -192,17 +193,7 @@ async def test_nothing_identifies_the_user_after_forgetme(
     log = tmp_path / "bot.log"
     user = User(emulator)
     with log.open("wb") as log_file:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log_file,
-        )
+        proc = await spawn_run(env, stderr=log_file)
     try:
         await emulator.wait_for("getUpdates", timeout=30)
         assert "Hello!" in str((await user.say("/start")).params["text"])

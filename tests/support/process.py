@@ -8,10 +8,30 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO, Any
 
 from bot.config import REPO_ROOT
 from support.environment import child_environment
 from support.telegram_emulator import Call, TelegramEmulator
+
+Output = int | IO[Any]  # where a child's output goes: DEVNULL, PIPE, STDOUT or an open file
+
+
+async def spawn_run(
+    env: dict[str, str], *, stdout: Output = asyncio.subprocess.DEVNULL, stderr: Output
+) -> asyncio.subprocess.Process:
+    """``python -m bot run`` from the repository, with no input, as a shell would start it."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+    )
 
 
 def bot_env(emulator: TelegramEmulator, database: Path, **extra: str) -> dict[str, str]:
@@ -44,17 +64,7 @@ class BotProcess:
         self.spawned = time.monotonic()
         out = await asyncio.to_thread(self.log.open, "ab")
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-            )
+            self.proc = await spawn_run(self.env, stdout=out, stderr=asyncio.subprocess.STDOUT)
         finally:
             out.close()
 
