@@ -6,6 +6,7 @@
   says so in one line and exits with status 2.
 - Webhook: two processes behind one address get the same update (Telegram delivering it again,
   to another process): one reply.
+- An admin's new fact, saved through one process, is answered by another within a second.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TELEGRAM_TOKEN as TOKEN
+from support.curation import ADMIN, ANSWER, DECLINED, ONE_SHOT, PREVIEW, QUESTION, SAVED
 from support.environment import child_environment
 from support.telegram_emulator import TelegramEmulator
 from test_alerts import (
@@ -257,3 +259,57 @@ async def test_two_webhook_processes_answer_an_update_once(
         rows = await query(database, "SELECT COUNT(*) FROM processed_updates")
         assert rows == [(3,)]
         assert "Traceback" not in await a.output() + await b.output()
+
+
+# -- admin changes reach every process ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_fact_added_through_one_process_is_answered_by_another_within_a_second(
+    emulator: TelegramEmulator, database: PostgresUrl, tmp_path: Path
+) -> None:
+    ports = [free_port(), free_port()]
+    admin_url, other_url = (f"http://127.0.0.1:{port}/telegram" for port in ports)
+    extra = {"BOT_ADMINS": f'["telegram:{ADMIN}"]', "BOT_QUESTIONS_PER_MINUTE": "1000"}
+    async with (
+        BotProcess(
+            emulator, webhook_env(emulator, database, ports[0], **extra), tmp_path / "a.log"
+        ) as admins_process,
+        BotProcess(
+            emulator, webhook_env(emulator, database, ports[1], **extra), tmp_path / "b.log"
+        ) as other,
+    ):
+        await asyncio.gather(admins_process.spawn(), other.spawn())
+        await asyncio.gather(*(listening(port) for port in ports))
+
+        async def said(url: str, text: str, user: int) -> str:
+            count = len(emulator.calls_to("sendMessage"))
+            update = emulator.send_message(text, user_id=user, queue=False)
+            assert await emulator.post_webhook(url, update, SECRET) == 200
+            calls = await emulator.wait_for("sendMessage", count=count + 1)
+            return str(calls[-1].params["text"])
+
+        assert (await said(other_url, QUESTION, 7001)).startswith(DECLINED)
+        await eventually(
+            lambda: _contains(other.output(), "entries.listening"), "the other one to listen"
+        )
+        assert (await said(admin_url, ONE_SHOT, ADMIN)).startswith(PREVIEW)
+        assert SAVED.match(await said(admin_url, "/confirm", ADMIN))
+        saved = time.monotonic()
+
+        user = 7002
+        while ANSWER not in (reply := await said(other_url, QUESTION, user)):
+            assert reply.startswith(DECLINED), reply
+            assert time.monotonic() - saved < 1.0, "not answered within a second"
+            await asyncio.sleep(0.05)
+            user += 1
+        elapsed = time.monotonic() - saved
+        assert elapsed < 1.0, "not answered within a second"
+        print(f"the other process answered with the new fact {elapsed:.2f} s after the save")
+        output = await admins_process.output() + await other.output()
+        assert "Traceback" not in output
+        assert "entries.applied" in await other.output()
+
+
+async def _contains(text: object, needle: str) -> bool:
+    return needle in await text  # type: ignore[misc]
