@@ -17,9 +17,20 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 from conftest import TELEGRAM_TOKEN as TOKEN
-from support.curation import ADMIN, ANSWER, DECLINED, ONE_SHOT, PREVIEW, QUESTION, SAVED
+from support.curation import (
+    ADMIN,
+    ANSWER,
+    DECLINED,
+    EVIDENCE,
+    ONE_SHOT,
+    PREVIEW,
+    QUESTION,
+    SAVED,
+    SOURCE_ID,
+)
 from support.environment import child_environment
 from support.telegram_emulator import TelegramEmulator
 from test_alerts import (
@@ -38,7 +49,7 @@ from bot.app import serve
 from bot.clock import SystemClock
 from bot.config import REPO_ROOT, MatrixSettings, Settings, TelegramSettings
 from bot.errors import ConfigError
-from bot.knowledge.models import KnowledgeBase
+from bot.knowledge.models import Fact, KnowledgeBase
 from bot.store.db import Database
 from bot.store.repositories import Repository
 from bot.store.url import PostgresUrl
@@ -309,6 +320,63 @@ async def test_a_fact_added_through_one_process_is_answered_by_another_within_a_
         output = await admins_process.output() + await other.output()
         assert "Traceback" not in output
         assert "entries.applied" in await other.output()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_change_missed_while_the_listener_was_away_is_caught_up(
+    emulator: TelegramEmulator, kb: KnowledgeBase, database: PostgresUrl
+) -> None:
+    settings = Settings(
+        database=database,
+        telegram=TelegramSettings(token=TOKEN, base_url=emulator.base_url, poll_timeout=1),
+        matrix=MatrixSettings(),
+        questions_per_minute=1000,
+    )
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve(settings, kb, stop))
+    conn = await asyncpg.connect(database.dsn)
+    try:
+        await emulator.wait_for("getUpdates", timeout=15)
+        listener = "SELECT pid FROM pg_stat_activity WHERE application_name = $1"
+        name = "advocacy-fact-bot listener"
+        await eventually(lambda: _has_rows(conn, listener, name), "the listener")
+        [(pid,)] = await conn.fetch(listener, name)
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        # Saved by "another process" and never announced: only a catch-up can bring it.
+        fact = Fact.model_validate(
+            {
+                "id": "fact-the-zubrovka-accord-of-2031",
+                "topics": [TOPIC],
+                "answer": {"en": ANSWER},
+                "sources": [SOURCE_ID],
+                "evidence": EVIDENCE,
+                "keywords": {"en": ["zubrovka accord", "zubrovka"]},
+            }
+        )
+        async with Database(database) as db, db.transaction() as session:
+            await Repository.save_entry_in(
+                session, kind="fact", entry=fact, before=None, actor="test", action="add", now=1
+            )
+        await eventually(
+            lambda: _has_rows(conn, listener + " AND pid <> $2", name, pid), "a new listener"
+        )
+        user = 7101
+        while True:
+            emulator.send_message(QUESTION, user_id=user)
+            [*_, reply] = await emulator.wait_for("sendMessage", count=user - 7100)
+            if ANSWER in reply.params["text"]:
+                break
+            assert user < 7150, "the missed fact never arrived"
+            await asyncio.sleep(0.1)
+            user += 1
+    finally:
+        await conn.close()
+        stop.set()
+        assert await asyncio.wait_for(serving, 15) == 0
+
+
+async def _has_rows(conn: asyncpg.Connection, query: str, *args: object) -> bool:
+    return bool(await conn.fetch(query, *args))
 
 
 async def _contains(text: object, needle: str) -> bool:
