@@ -22,7 +22,9 @@ from bot.knowledge.models import Event, KnowledgeBase
 from bot.knowledge.validate import validate
 from bot.library import Library
 from bot.ops import OpsServer
+from bot.store.changes import EntryListener
 from bot.store.db import Database
+from bot.store.postgres import PostgresDatabase
 from bot.store.repositories import Repository
 from bot.transports.base import Transport
 from bot.transports.console import ConsoleTransport
@@ -241,6 +243,10 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
                 group.create_task(_stop_transports_after(stop, delivering, transports_stop))
                 for transport in transports.values():
                     group.create_task(_run_or_stop(transport.run(), stop))
+                if isinstance(db, PostgresDatabase):
+                    # Other processes' admin changes reach this library within a second.
+                    listener = EntryListener(db, repository, library)
+                    group.create_task(_run_or_stop(listener.run(stop), stop))
                 if settings.http.port is not None:
                     readiness = {p.value: t.ready for p, t in transports.items()}
                     ops = OpsServer(

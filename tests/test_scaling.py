@@ -6,6 +6,7 @@
   says so in one line and exits with status 2.
 - Webhook: two processes behind one address get the same update (Telegram delivering it again,
   to another process): one reply.
+- An admin's new fact, saved through one process, is answered by another within a second.
 """
 
 from __future__ import annotations
@@ -16,8 +17,20 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 from conftest import TELEGRAM_TOKEN as TOKEN
+from support.curation import (
+    ADMIN,
+    ANSWER,
+    DECLINED,
+    EVIDENCE,
+    ONE_SHOT,
+    PREVIEW,
+    QUESTION,
+    SAVED,
+    SOURCE_ID,
+)
 from support.environment import child_environment
 from support.telegram_emulator import TelegramEmulator
 from test_alerts import (
@@ -36,7 +49,7 @@ from bot.app import serve
 from bot.clock import SystemClock
 from bot.config import REPO_ROOT, MatrixSettings, Settings, TelegramSettings
 from bot.errors import ConfigError
-from bot.knowledge.models import KnowledgeBase
+from bot.knowledge.models import Fact, KnowledgeBase
 from bot.store.db import Database
 from bot.store.repositories import Repository
 from bot.store.url import PostgresUrl
@@ -257,3 +270,114 @@ async def test_two_webhook_processes_answer_an_update_once(
         rows = await query(database, "SELECT COUNT(*) FROM processed_updates")
         assert rows == [(3,)]
         assert "Traceback" not in await a.output() + await b.output()
+
+
+# -- admin changes reach every process ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_fact_added_through_one_process_is_answered_by_another_within_a_second(
+    emulator: TelegramEmulator, database: PostgresUrl, tmp_path: Path
+) -> None:
+    ports = [free_port(), free_port()]
+    admin_url, other_url = (f"http://127.0.0.1:{port}/telegram" for port in ports)
+    extra = {"BOT_ADMINS": f'["telegram:{ADMIN}"]', "BOT_QUESTIONS_PER_MINUTE": "1000"}
+    async with (
+        BotProcess(
+            emulator, webhook_env(emulator, database, ports[0], **extra), tmp_path / "a.log"
+        ) as admins_process,
+        BotProcess(
+            emulator, webhook_env(emulator, database, ports[1], **extra), tmp_path / "b.log"
+        ) as other,
+    ):
+        await asyncio.gather(admins_process.spawn(), other.spawn())
+        await asyncio.gather(*(listening(port) for port in ports))
+
+        async def said(url: str, text: str, user: int) -> str:
+            count = len(emulator.calls_to("sendMessage"))
+            update = emulator.send_message(text, user_id=user, queue=False)
+            assert await emulator.post_webhook(url, update, SECRET) == 200
+            calls = await emulator.wait_for("sendMessage", count=count + 1)
+            return str(calls[-1].params["text"])
+
+        assert (await said(other_url, QUESTION, 7001)).startswith(DECLINED)
+        await eventually(
+            lambda: _contains(other.output(), "entries.listening"), "the other one to listen"
+        )
+        assert (await said(admin_url, ONE_SHOT, ADMIN)).startswith(PREVIEW)
+        assert SAVED.match(await said(admin_url, "/confirm", ADMIN))
+        saved = time.monotonic()
+
+        user = 7002
+        while ANSWER not in (reply := await said(other_url, QUESTION, user)):
+            assert reply.startswith(DECLINED), reply
+            assert time.monotonic() - saved < 1.0, "not answered within a second"
+            await asyncio.sleep(0.05)
+            user += 1
+        elapsed = time.monotonic() - saved
+        assert elapsed < 1.0, "not answered within a second"
+        print(f"the other process answered with the new fact {elapsed:.2f} s after the save")
+        output = await admins_process.output() + await other.output()
+        assert "Traceback" not in output
+        assert "entries.applied" in await other.output()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_change_missed_while_the_listener_was_away_is_caught_up(
+    emulator: TelegramEmulator, kb: KnowledgeBase, database: PostgresUrl
+) -> None:
+    settings = Settings(
+        database=database,
+        telegram=TelegramSettings(token=TOKEN, base_url=emulator.base_url, poll_timeout=1),
+        matrix=MatrixSettings(),
+        questions_per_minute=1000,
+    )
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve(settings, kb, stop))
+    conn = await asyncpg.connect(database.dsn)
+    try:
+        await emulator.wait_for("getUpdates", timeout=15)
+        listener = "SELECT pid FROM pg_stat_activity WHERE application_name = $1"
+        name = "advocacy-fact-bot listener"
+        await eventually(lambda: _has_rows(conn, listener, name), "the listener")
+        [(pid,)] = await conn.fetch(listener, name)
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        # Saved by "another process" and never announced: only a catch-up can bring it.
+        fact = Fact.model_validate(
+            {
+                "id": "fact-the-zubrovka-accord-of-2031",
+                "topics": [TOPIC],
+                "answer": {"en": ANSWER},
+                "sources": [SOURCE_ID],
+                "evidence": EVIDENCE,
+                "keywords": {"en": ["zubrovka accord", "zubrovka"]},
+            }
+        )
+        async with Database(database) as db, db.transaction() as session:
+            await Repository.save_entry_in(
+                session, kind="fact", entry=fact, before=None, actor="test", action="add", now=1
+            )
+        await eventually(
+            lambda: _has_rows(conn, listener + " AND pid <> $2", name, pid), "a new listener"
+        )
+        user = 7101
+        while True:
+            emulator.send_message(QUESTION, user_id=user)
+            [*_, reply] = await emulator.wait_for("sendMessage", count=user - 7100)
+            if ANSWER in reply.params["text"]:
+                break
+            assert user < 7150, "the missed fact never arrived"
+            await asyncio.sleep(0.1)
+            user += 1
+    finally:
+        await conn.close()
+        stop.set()
+        assert await asyncio.wait_for(serving, 15) == 0
+
+
+async def _has_rows(conn: asyncpg.Connection, query: str, *args: object) -> bool:
+    return bool(await conn.fetch(query, *args))
+
+
+async def _contains(text: object, needle: str) -> bool:
+    return needle in await text  # type: ignore[misc]

@@ -476,6 +476,9 @@ class Curation:
             rematch = isinstance(entry, Quote) or (isinstance(entry, Fact) and not entry.retracted)
             if rematch:
                 await self.repository.queue_rematch_in(conn, entry_id(entry), now)
+            if new_source is not None:
+                await self.repository.announce_entry_in(conn, "source", new_source.id)
+            await self.repository.announce_entry_in(conn, kind, entry_id(entry))
         if new_source is not None:
             self.library.put_source(new_source)
         match entry:

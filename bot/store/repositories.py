@@ -6,6 +6,8 @@ CONFLICT``, ``RETURNING``; parameters whose type the statement does not fix are 
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sized
 from enum import StrEnum
 
@@ -15,6 +17,11 @@ from bot.clock import day_of
 from bot.domain import ChatRef, Platform
 from bot.knowledge.models import Event
 from bot.store.db import Database, Dialect, Session
+
+# The PostgreSQL notification channel of run-time entry changes (see bot/store/changes.py), and
+# this process's mark on its own announcements, which it has applied already.
+ENTRIES_CHANNEL = "bot_entries"
+PROCESS_ORIGIN = uuid.uuid4().hex
 
 
 class OutboxKind(StrEnum):
@@ -370,6 +377,23 @@ class Repository:
             )
 
     # -- curation ------------------------------------------------------------------------------
+
+    async def runtime_entry(self, kind: str, entry_id: str) -> str | None:
+        """The JSON payload of one run-time entry, or None."""
+        row = await self.db.fetchone(
+            "SELECT payload FROM runtime_entries WHERE kind = ? AND entry_id = ?", (kind, entry_id)
+        )
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    async def announce_entry_in(
+        conn: Session, kind: str, entry_id: str, origin: str = PROCESS_ORIGIN
+    ) -> None:
+        """PostgreSQL: tell every process listening that an entry changed; sent on commit, so
+        they read it once it is there. SQLite serves one process: nobody to tell."""
+        if conn.dialect is Dialect.POSTGRES:
+            payload = json.dumps({"kind": kind, "id": entry_id, "origin": origin})
+            await conn.fetchone("SELECT pg_notify(?, ?)", (ENTRIES_CHANNEL, payload))
 
     async def runtime_entries(self) -> list[tuple[str, str]]:
         """(kind, JSON payload) of every entry added or changed at run time, oldest first."""
