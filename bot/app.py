@@ -215,7 +215,8 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
         await publish_new_knowledge_events(library, repository, clock)
         core = Core(library, settings, repository, clock)
         # Entries confirmed just before a stop may not have been matched to waiting questions.
-        await core.rematch_waiting()
+        if core.waiting is not None:
+            await core.waiting.rematch()
         limiters = build_limiters(settings, clock)
         try:
             # The transports stop after the delivery worker: sends under way finish on open

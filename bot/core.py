@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 from bot import answers
 from bot.admin.curation import Curation
 from bot.admin.roles import is_admin
-from bot.alerts.notices import AnswerFound
 from bot.clock import Clock, SystemClock
 from bot.commands import ADMIN_HELP, BY_NAME, COMMANDS, ParsedCommand, Role, parse
 from bot.config import Settings
@@ -22,7 +20,7 @@ from bot.metrics import QUESTIONS, REPLY_SECONDS
 from bot.search.normalize import words
 from bot.store.repositories import Repository
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, t
-from bot.waiting import NotifyOffers
+from bot.waiting import WaitingQuestions
 
 logger = logging.getLogger(__name__)
 
@@ -76,21 +74,29 @@ class Core:
         self.repository = repository
         self.clock = clock or SystemClock()
         self.flood = FloodGuard(settings.questions_per_minute, self.clock)
-        self.offers = NotifyOffers(self.clock)
         self.on_publish: Callable[[], None] = lambda: None
+        self.waiting = (
+            WaitingQuestions(
+                repository,
+                self.clock,
+                self.answer,
+                settings.privacy.pending_question_days,
+                lambda: self.on_publish(),
+            )
+            if repository is not None
+            else None
+        )
         self.curation = (
             Curation(
                 library,
                 repository,
                 self.clock,
                 lambda: self.on_publish(),
-                on_confirmed=self.schedule_rematch,
+                on_confirmed=self.waiting.schedule_rematch if self.waiting else lambda: None,
             )
             if repository is not None
             else None
         )
-        self._rematching = asyncio.Lock()
-        self._background: set[asyncio.Task[int]] = set()
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -172,69 +178,11 @@ class Core:
         if self.repository is not None and words(question):
             declined = None if reply.answered else " ".join(words(question))
             await self.repository.count_question(self.clock.now(), reply.fact_id, declined)
-            if declined and incoming is not None and reply.kind is ReplyKind.DECLINE:
-                token = self.offers.offer(incoming.chat.key, incoming.sender_id, declined, lang)
-                offer = Choice(label=t(lang, "notify.button"), command=f"/notifyme {token}")
+            waiting = self.waiting
+            if declined and waiting and incoming is not None and reply.kind is ReplyKind.DECLINE:
+                offer = waiting.offer(incoming, declined, lang)
                 reply = reply.model_copy(update={"choices": (*reply.choices, offer)})
         return reply
-
-    async def notify_me(self, incoming: Incoming, lang: str, token: str) -> Reply:
-        """Keep the offered question for this chat until it is answered or expires."""
-        offer = self.offers.get(token.strip())
-        if self.repository is None or offer is None or offer.chat != incoming.chat.key:
-            return text_reply(lang, "notify.expired")
-        if not (
-            incoming.is_private or incoming.is_chat_admin or incoming.sender_id == offer.sender_id
-        ):
-            return text_reply(lang, "notify.asker_only", ReplyKind.ERROR)
-        days = self.settings.privacy.pending_question_days
-        now = self.clock.now()
-        await self.repository.wait_for_answer(
-            incoming.chat, offer.question, offer.language, now, now + days * 86400
-        )
-        self.offers.discard(token.strip())
-        return text_reply(lang, "notify.saved", days=days)
-
-    def schedule_rematch(self) -> None:
-        """An admin confirmed an entry: match the waiting questions again, in the background."""
-        task = asyncio.get_running_loop().create_task(self.rematch_waiting())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def rematch_waiting(self) -> int:
-        """Ask every waiting question again, with the decision a live question gets; each one
-        now answered by an entry confirmed since the last run is queued for its chat (through
-        the outbox) and forgotten. Returns how many were queued."""
-        repository = self.repository
-        if repository is None:
-            return 0
-        async with self._rematching:
-            try:
-                entries = await repository.rematch_queue()
-                queued = 0
-                if entries:
-                    for waiting in await repository.waiting_questions(self.clock.now()):
-                        reply = await self.answer(waiting.question, waiting.language)
-                        entry = (reply.fact_id or "").removeprefix(QUOTE_PREFIX)
-                        if not reply.answered or entry not in entries:
-                            continue
-                        found = AnswerFound(
-                            question=waiting.question, entry=entry, language=waiting.language
-                        )
-                        if await repository.answer_found(
-                            waiting, found.model_dump_json(), self.clock.now()
-                        ):
-                            queued += 1
-                    for entry in entries:
-                        await repository.rematched(entry)
-            except Exception:
-                # The queue stays as it is and is matched again at the next confirm or start.
-                logger.exception("waiting.rematch_failed")
-                return 0
-        if queued:
-            logger.info("waiting.answered", extra={"queued": queued})
-            self.on_publish()
-        return queued
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -267,7 +215,9 @@ class Core:
                     return [text_reply(lang, "ask.empty")]
                 return [await self.ask(args, lang, incoming)]
             case "notifyme":
-                return [await self.notify_me(incoming, lang, args)]
+                if self.waiting is None:
+                    return [text_reply(lang, "notify.expired")]
+                return [await self.waiting.keep(incoming, lang, args)]
             case "topics":
                 return [self.topics(lang, args)]
             case "fact":

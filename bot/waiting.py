@@ -1,4 +1,5 @@
-"""Notify-me offers: what a "Tell me if this gets answered" choice stands for until pressed.
+"""Notify-me: "Tell me if this gets answered" under a declined question, keeping the question
+when pressed, and matching the kept questions again when admins confirm new knowledge.
 
 A declined question is offered with a short random token. The question sits in memory under that
 token, with the chat and the asker, for ``ttl`` seconds at most (never written anywhere); only
@@ -7,11 +8,21 @@ when the person presses the choice is it stored, because they asked for it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.alerts.notices import AnswerFound
 from bot.clock import Clock
+from bot.domain import Choice, Incoming, Paragraph, Reply, ReplyKind
+from bot.library import QUOTE_PREFIX
+from bot.store.repositories import Repository
+from bot.texts import t
+
+logger = logging.getLogger(__name__)
 
 OFFER_TTL = 3600.0
 MAX_OFFERS = 10_000
@@ -56,3 +67,90 @@ class NotifyOffers:
 
     def discard(self, token: str) -> None:
         self._offers.pop(token, None)
+
+
+class WaitingQuestions:
+    """Offers the choice, keeps a pressed question for its chat, and tells the chat once an
+    entry an admin confirmed answers it (through the outbox)."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        clock: Clock,
+        answer: Callable[[str, str], Awaitable[Reply]],
+        keep_days: int,
+        on_queued: Callable[[], None],
+    ) -> None:
+        self.repository = repository
+        self.clock = clock
+        self.answer = answer
+        self.keep_days = keep_days
+        self.on_queued = on_queued
+        self.offers = NotifyOffers(clock)
+        self._rematching = asyncio.Lock()
+        self._background: set[asyncio.Task[int]] = set()
+
+    def offer(self, incoming: Incoming, question: str, lang: str) -> Choice:
+        """The choice to put under the decline of ``question`` (already normalised)."""
+        token = self.offers.offer(incoming.chat.key, incoming.sender_id, question, lang)
+        return Choice(label=t(lang, "notify.button"), command=f"/notifyme {token}")
+
+    async def keep(self, incoming: Incoming, lang: str, token: str) -> Reply:
+        """Keep the offered question for this chat until it is answered or expires."""
+        token = token.strip()
+        offer = self.offers.get(token)
+        if offer is None or offer.chat != incoming.chat.key:
+            return _say(lang, "notify.expired")
+        if not (
+            incoming.is_private or incoming.is_chat_admin or incoming.sender_id == offer.sender_id
+        ):
+            return _say(lang, "notify.asker_only", ReplyKind.ERROR)
+        now = self.clock.now()
+        await self.repository.wait_for_answer(
+            incoming.chat, offer.question, offer.language, now, now + self.keep_days * 86400
+        )
+        self.offers.discard(token)
+        return _say(lang, "notify.saved", days=self.keep_days)
+
+    def schedule_rematch(self) -> None:
+        """An admin confirmed an entry: match the waiting questions again, in the background."""
+        task = asyncio.get_running_loop().create_task(self.rematch())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def rematch(self) -> int:
+        """Ask every waiting question again, with the decision a live question gets; each one
+        now answered by an entry confirmed since the last run is queued for its chat (through
+        the outbox) and forgotten. Returns how many were queued."""
+        repository = self.repository
+        async with self._rematching:
+            try:
+                entries = await repository.rematch_queue()
+                queued = 0
+                if entries:
+                    for waiting in await repository.waiting_questions(self.clock.now()):
+                        reply = await self.answer(waiting.question, waiting.language)
+                        entry = (reply.fact_id or "").removeprefix(QUOTE_PREFIX)
+                        if not reply.answered or entry not in entries:
+                            continue
+                        found = AnswerFound(
+                            question=waiting.question, entry=entry, language=waiting.language
+                        )
+                        if await repository.answer_found(
+                            waiting, found.model_dump_json(), self.clock.now()
+                        ):
+                            queued += 1
+                    for entry in entries:
+                        await repository.rematched(entry)
+            except Exception:
+                # The queue stays as it is and is matched again at the next confirm or start.
+                logger.exception("waiting.rematch_failed")
+                return 0
+        if queued:
+            logger.info("waiting.answered", extra={"queued": queued})
+            self.on_queued()
+        return queued
+
+
+def _say(lang: str, key: str, kind: ReplyKind = ReplyKind.INFO, **params: object) -> Reply:
+    return Reply(kind=kind, paragraphs=(Paragraph(text=t(lang, key, **params)),), lang=lang)
