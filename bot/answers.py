@@ -18,6 +18,11 @@ MIN_SUGGESTION_SCORE = 0.25
 LABEL_CHARS = 60
 
 
+def text_reply(lang: str, key: str, kind: ReplyKind = ReplyKind.INFO, **params: object) -> Reply:
+    """One fixed text of the catalogue as a reply."""
+    return Reply(kind=kind, paragraphs=(Paragraph(text=t(lang, key, **params)),), lang=lang)
+
+
 def shorten(text: str, limit: int = LABEL_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

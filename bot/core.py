@@ -8,6 +8,7 @@ from collections.abc import Callable
 from bot import answers
 from bot.admin.curation import Curation
 from bot.admin.roles import is_admin
+from bot.answers import text_reply
 from bot.clock import Clock, SystemClock
 from bot.commands import ADMIN_HELP, BY_NAME, COMMANDS, ParsedCommand, Role, parse
 from bot.config import Settings
@@ -34,10 +35,6 @@ def info(
     lang: str, *paragraphs: Paragraph, choices: list[Choice] | None = None, replace: bool = False
 ) -> Reply:
     return Reply(paragraphs=paragraphs, choices=tuple(choices or ()), lang=lang, replace=replace)
-
-
-def text_reply(lang: str, key: str, kind: ReplyKind = ReplyKind.INFO, **params: object) -> Reply:
-    return Reply(kind=kind, paragraphs=(Paragraph(text=t(lang, key, **params)),), lang=lang)
 
 
 def _page_number(arg: str) -> int:

@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.alerts.notices import AnswerFound
+from bot.answers import text_reply
 from bot.clock import Clock
-from bot.domain import Choice, Incoming, Paragraph, Reply, ReplyKind
+from bot.domain import Choice, Incoming, Reply, ReplyKind
 from bot.library import QUOTE_PREFIX
 from bot.store.repositories import Repository
 from bot.texts import t
@@ -100,17 +101,17 @@ class WaitingQuestions:
         token = token.strip()
         offer = self.offers.get(token)
         if offer is None or offer.chat != incoming.chat.key:
-            return _say(lang, "notify.expired")
+            return text_reply(lang, "notify.expired")
         if not (
             incoming.is_private or incoming.is_chat_admin or incoming.sender_id == offer.sender_id
         ):
-            return _say(lang, "notify.asker_only", ReplyKind.ERROR)
+            return text_reply(lang, "notify.asker_only", ReplyKind.ERROR)
         now = self.clock.now()
         await self.repository.wait_for_answer(
             incoming.chat, offer.question, offer.language, now, now + self.keep_days * 86400
         )
         self.offers.discard(token)
-        return _say(lang, "notify.saved", days=self.keep_days)
+        return text_reply(lang, "notify.saved", days=self.keep_days)
 
     def schedule_rematch(self) -> None:
         """An admin confirmed an entry: match the waiting questions again, in the background."""
@@ -150,7 +151,3 @@ class WaitingQuestions:
             logger.info("waiting.answered", extra={"queued": queued})
             self.on_queued()
         return queued
-
-
-def _say(lang: str, key: str, kind: ReplyKind = ReplyKind.INFO, **params: object) -> Reply:
-    return Reply(kind=kind, paragraphs=(Paragraph(text=t(lang, key, **params)),), lang=lang)

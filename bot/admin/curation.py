@@ -20,6 +20,7 @@ from bot import answers
 from bot.admin.forms import FORMS, FieldError, Form, build, display, entry_id, values_of
 from bot.admin.roles import actor
 from bot.alerts.notices import Correction
+from bot.answers import text_reply
 from bot.clock import Clock, day_of
 from bot.domain import Attachment, Choice, Incoming, Paragraph, Reply, ReplyKind, Style
 from bot.knowledge.export import to_single_yaml
@@ -55,10 +56,6 @@ def _reply(
     kind: ReplyKind = ReplyKind.INFO,
 ) -> Reply:
     return Reply(kind=kind, paragraphs=paragraphs, choices=tuple(choices or ()), lang=lang)
-
-
-def _say(lang: str, key: str, kind: ReplyKind = ReplyKind.INFO, **params: object) -> Reply:
-    return _reply(lang, Paragraph(text=t(lang, key, **params)), kind=kind)
 
 
 def _page_request(args: str) -> int | None:
@@ -114,7 +111,7 @@ class Curation:
                 ]
             case "cancel":
                 self.drafts.pop(actor(incoming), None)
-                return [_say(lang, "admin.cancelled")]
+                return [text_reply(lang, "admin.cancelled")]
             case "unanswered":
                 return [await self.unanswered(lang, args)]
             case "stats":
@@ -125,7 +122,7 @@ class Curation:
                 return [self.export(lang)]
         draft = self.draft_of(incoming)
         if draft is None:
-            return [_say(lang, "admin.no_draft", ReplyKind.ERROR)]
+            return [text_reply(lang, "admin.no_draft", ReplyKind.ERROR)]
         match name:
             case "step":
                 page = _page_request(args)
@@ -146,7 +143,7 @@ class Curation:
                 return [self.ask(draft, lang)]
             case "confirm":
                 return [await self.confirm(incoming, draft, lang, args.strip())]
-        return [_say(lang, "admin.no_draft", ReplyKind.ERROR)]
+        return [text_reply(lang, "admin.no_draft", ReplyKind.ERROR)]
 
     async def answer_text(self, incoming: Incoming, text: str, lang: str) -> Reply | None:
         """Plain text from an admin with an open draft is the value of the asked field."""
@@ -181,7 +178,7 @@ class Curation:
     async def edit_existing(self, incoming: Incoming, entry_id: str, lang: str) -> Reply:
         fact = self.library.facts.get(entry_id)
         if fact is None:
-            return _say(lang, "admin.unknown_id", ReplyKind.ERROR, id=entry_id[:60])
+            return text_reply(lang, "admin.unknown_id", ReplyKind.ERROR, id=entry_id[:60])
         form = FORMS["fact"]
         draft = Draft(
             form=form,
@@ -409,8 +406,8 @@ class Curation:
                 Paragraph(text=t(lang, "admin.corrections_sent", count=recipients or 0)),
             )
         if recipients is not None:
-            return _say(lang, "admin.published", id=saved_id, count=recipients)
-        return _say(lang, "admin.saved", id=saved_id)
+            return text_reply(lang, "admin.published", id=saved_id, count=recipients)
+        return text_reply(lang, "admin.saved", id=saved_id)
 
     @staticmethod
     def _is_correction(draft: Draft, entry: BaseModel) -> bool:
@@ -506,9 +503,9 @@ class Curation:
     ) -> Reply:
         fact = self.library.facts.get(fact_id)
         if fact is None:
-            return _say(lang, "admin.unknown_id", ReplyKind.ERROR, id=fact_id[:60])
+            return text_reply(lang, "admin.unknown_id", ReplyKind.ERROR, id=fact_id[:60])
         if fact.retracted == retracted:
-            return _say(
+            return text_reply(
                 lang, "admin.already_retracted" if retracted else "admin.not_retracted", id=fact_id
             )
         updated = fact.model_copy(update={"retracted": retracted})
@@ -528,7 +525,7 @@ class Curation:
             reason=reason[:300] or None,
             correction=correction,
         )
-        done = _say(lang, "admin.retracted" if retracted else "admin.restored", id=fact_id)
+        done = text_reply(lang, "admin.retracted" if retracted else "admin.restored", id=fact_id)
         if correction is None:
             return done
         sent = Paragraph(text=t(lang, "admin.corrections_sent", count=recipients or 0))
@@ -544,7 +541,7 @@ class Curation:
         rows = await self.repository.unanswered(self._since(days))
         waiting = await self.repository.waiting_by_wording(self.clock.now())
         if not rows and not waiting:
-            return _say(lang, "admin.unanswered_none", days=days)
+            return text_reply(lang, "admin.unanswered_none", days=days)
         paragraphs = [Paragraph(text=t(lang, "admin.unanswered", days=days), style=Style.HEADING)]
         paragraphs += [Paragraph(text=f"{n} × {text}", style=Style.ITEM) for text, n in rows]
         if waiting:
@@ -590,7 +587,7 @@ class Curation:
     async def audit(self, lang: str, entry_id: str) -> Reply:
         rows = await self.repository.audit(entry_id or None)
         if not rows:
-            return _say(lang, "admin.audit_none")
+            return text_reply(lang, "admin.audit_none")
         paragraphs = [Paragraph(text=t(lang, "admin.audit"), style=Style.HEADING)]
         for row in rows:
             when = datetime.fromtimestamp(int(str(row["at"])), UTC).strftime("%Y-%m-%d %H:%M")
@@ -606,7 +603,7 @@ class Curation:
     def export(self, lang: str) -> Reply:
         text = to_single_yaml(self.library.snapshot())
         stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y%m%d-%H%M")
-        reply = _say(lang, "admin.export")
+        reply = text_reply(lang, "admin.export")
         return reply.model_copy(
             update={
                 "attachments": (
