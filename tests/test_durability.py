@@ -56,7 +56,6 @@ REQUEST_DELAY = 0.05
 KILL_DURING_STARTUP = 0.25
 STARTUP_WINDOW = (0.1, 1.0)  # seconds after spawning
 SERVING_WINDOW = (0.0, 2.0)  # seconds after the first poll
-SETTLE = 0.3  # for the emulator to finish requests a killed process had already sent
 EVIDENCE = "Back in 1956, the BSSR ratified Conventions No. 87 and No. 98"
 SAVED = re.compile(r"Saved as (fact-[a-z0-9-]+)\.")
 
@@ -180,7 +179,7 @@ async def test_random_sigkills_lose_nothing_and_half_apply_nothing(
                 admin.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await admin
-        await asyncio.sleep(SETTLE)
+        await emulator.wait_idle()  # requests the killed process had sent are answered or dropped
 
         now = await check_store(database, acknowledged(emulator))
         assert set(facts) <= set(now) and all(now[f] == p for f, p in facts.items())
@@ -210,8 +209,8 @@ async def test_random_sigkills_lose_nothing_and_half_apply_nothing(
             predicate=lambda c: c.time > asked and to_admin(c) and answer in c.params["text"],
         )
         await eventually(lambda: outbox_drained(database), "the last fan-out", timeout=60)
-        await asyncio.sleep(SETTLE)
         assert await bot.terminate() == 0
+    await emulator.wait_idle()
 
     now = await check_store(database, acknowledged(emulator))
     assert set(facts) | {final} == set(now)
