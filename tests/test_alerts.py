@@ -14,7 +14,6 @@ import asyncio
 import html
 import json
 import sqlite3
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -28,13 +27,13 @@ from aiohttp import web
 from conftest import BOT_NAME
 from conftest import TELEGRAM_TOKEN as TOKEN
 from support.environment import child_environment
-from support.process import BotProcess, bot_env
+from support.process import BotProcess, bot_env, run_to_end
 from support.telegram_emulator import BOT_ID, Call, TelegramEmulator
 
 from bot.alerts.delivery import DeliveryWorker
 from bot.app import serve
 from bot.clock import SystemClock
-from bot.config import REPO_ROOT, AlertSettings, MatrixSettings, Settings, TelegramSettings
+from bot.config import AlertSettings, MatrixSettings, Settings, TelegramSettings
 from bot.domain import ChatRef, Platform
 from bot.knowledge.models import Event, KnowledgeBase
 from bot.store.db import Database
@@ -185,25 +184,7 @@ async def run_cli(database: Path | PostgresUrl, *args: str) -> tuple[int, str, s
     """``python -m bot ARGS`` on ``database``: exit status, stdout, stderr."""
     env = child_environment()
     env["BOT_DATABASE"] = database_setting(database)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, stdout.decode(), stderr.decode()
+    return await run_to_end(env, *args)
 
 
 class LossyEmulator(TelegramEmulator):

@@ -17,7 +17,6 @@ import json
 import signal
 import sqlite3
 import struct
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,10 +24,9 @@ from typing import Any
 
 import pytest
 from support.environment import child_environment
-from support.process import spawn_run
+from support.process import run_to_end, spawn_run
 from support.telegram_emulator import Call, TelegramEmulator
 
-from bot.config import REPO_ROOT
 from bot.knowledge.models import Event, KnowledgeBase
 from bot.search.normalize import words
 from bot.store.db import Database
@@ -156,28 +154,6 @@ class User:
         return await self._next(before)
 
 
-async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, stdout.decode(), stderr.decode()
-
-
 async def outbox(database: Path) -> list[tuple[Any, ...]]:
     return await asyncio.to_thread(
         sql, database, "SELECT chat_id, status FROM outbox ORDER BY event_id"
@@ -255,7 +231,7 @@ async def test_nothing_identifies_the_user_after_forgetme(
         stopped["write-ahead log (stopped)"] = await asyncio.to_thread(wal.read_bytes)
     owners_stopped = await asyncio.to_thread(page_owners, database)
     logs = await asyncio.to_thread(log.read_text, "utf-8")
-    status, stdout, stderr = await run_cli(env, "kb", "export", str(tmp_path / "export"))
+    status, stdout, stderr = await run_to_end(env, "kb", "export", str(tmp_path / "export"))
     assert status == 0, stderr
     exported = {
         f"export {path.name}": path.read_bytes()

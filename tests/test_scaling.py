@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from support.curation import (
     SOURCE_ID,
 )
 from support.environment import child_environment
+from support.process import run_to_end
 from support.telegram_emulator import TelegramEmulator
 from test_alerts import (
     TOPIC,
@@ -47,7 +47,7 @@ from test_alerts import (
 
 from bot.app import serve
 from bot.clock import SystemClock
-from bot.config import REPO_ROOT, MatrixSettings, Settings, TelegramSettings
+from bot.config import MatrixSettings, Settings, TelegramSettings
 from bot.errors import ConfigError
 from bot.knowledge.models import Fact, KnowledgeBase
 from bot.store.db import Database
@@ -73,29 +73,6 @@ def bot_env(
     )
     env.update(extra)
     return env
-
-
-async def run_to_end(env: dict[str, str], timeout: float = 60.0) -> tuple[int, str, str]:
-    """``python -m bot run`` until it exits by itself: status, stdout, stderr."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 # -- roles -------------------------------------------------------------------------------------
@@ -178,7 +155,7 @@ async def test_a_second_poller_says_so_and_exits(
     async with BotProcess(emulator, env, tmp_path / "first.log") as first:
         await first.start()
         calls = len(emulator.calls)
-        status, out, err = await run_to_end(env)
+        status, out, err = await run_to_end(env, "run")
         assert status == 2, out + err
         assert "Traceback" not in out + err
         errors = [line for line in err.splitlines() if line.startswith("error:")]

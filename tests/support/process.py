@@ -34,6 +34,32 @@ async def spawn_run(
     )
 
 
+async def run_to_end(
+    env: dict[str, str], *args: str, timeout: float = 60.0
+) -> tuple[int, str, str]:
+    """``python -m bot ARGS`` until it exits by itself (killed after ``timeout``): status,
+    stdout, stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
 def bot_env(emulator: TelegramEmulator, database: Path, **extra: str) -> dict[str, str]:
     """The environment of a bot child process: ours only, none of the caller's BOT_ settings."""
     env = child_environment()
