@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.alerts.delivery import DeliveryWorker
-from bot.alerts.ratelimit import ChatLimits, RateLimiter
+from bot.alerts.ratelimit import WINDOW, ChatLimits, RateLimiter
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.core import Core
@@ -24,6 +24,7 @@ from bot.library import Library
 from bot.ops import OpsServer
 from bot.store.changes import EntryListener
 from bot.store.db import Database
+from bot.store.leadership import ALERTS_TELEGRAM_LOCK, MATRIX_LOCK, Leadership
 from bot.store.postgres import PostgresDatabase
 from bot.store.repositories import Repository
 from bot.transports.base import Transport
@@ -121,30 +122,97 @@ def build_limiters(settings: Settings, clock: Clock) -> dict[Platform, RateLimit
     }
 
 
-def build_transports(
-    core: Core,
-    settings: Settings,
-    stop: asyncio.Event,
-    limiters: dict[Platform, RateLimiter],
-    repository: Repository,
-) -> dict[Platform, Transport]:
-    """The transports of the configured platforms. Without the "updates" role Telegram only
-    sends (alerts) and Matrix is left out: it can send only into rooms its sync knows."""
-    receives = "updates" in settings.roles
-    transports: dict[Platform, Transport] = {}
-    if settings.telegram.configured:
-        from bot.transports.telegram import TelegramTransport
+def build_telegram(
+    core: Core, settings: Settings, stop: asyncio.Event, limiter: RateLimiter
+) -> Transport | None:
+    """The Telegram transport if configured; without the "updates" role it only sends."""
+    if not settings.telegram.configured:
+        return None
+    from bot.transports.telegram import TelegramTransport
 
-        transports[Platform.TELEGRAM] = TelegramTransport(
-            core, settings.telegram, stop, limiters[Platform.TELEGRAM], receive=receives
+    return TelegramTransport(
+        core, settings.telegram, stop, limiter, receive="updates" in settings.roles
+    )
+
+
+class Senders:
+    """The alert workers of this process, one per platform, each run only while this process
+    leads that platform's sending (bot/store/leadership.py)."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        library: Library,
+        limiters: dict[Platform, RateLimiter],
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self.repository = repository
+        self.library = library
+        self.limiters = limiters
+        self.settings = settings
+        self.clock = clock
+        self.workers: dict[Platform, DeliveryWorker] = {}
+
+    def worker(self, platform: Platform, transport: Transport) -> DeliveryWorker:
+        worker = DeliveryWorker(
+            self.repository,
+            self.library,
+            {platform: transport},
+            self.limiters,
+            self.settings.alerts,
+            self.clock,
+            default_language=self.settings.default_language,
+            declined_retention_days=self.settings.declined_retention_days,
         )
-    if settings.matrix.configured and receives:
+        self.workers[platform] = worker
+        return worker
+
+    def wake(self) -> None:
+        """Something was queued: every worker of this process looks now."""
+        for worker in self.workers.values():
+            worker.wake()
+
+
+class MatrixTerm:
+    """The Matrix sync (and Matrix alerts) while this process leads it: a fresh transport each
+    term, since a transport that stopped cannot run again."""
+
+    def __init__(
+        self, core: Core, settings: Settings, repository: Repository, senders: Senders
+    ) -> None:
+        self.core = core
+        self.settings = settings
+        self.repository = repository
+        self.senders = senders
+        self.transport: Transport | None = None
+
+    def ready(self) -> bool:
+        """Synced while leading; a standby is ready to take over, so ready too."""
+        return self.transport.ready() if self.transport is not None else True
+
+    async def run(self, term: asyncio.Event) -> None:
         from bot.transports.matrix import MatrixTransport
 
-        transports[Platform.MATRIX] = MatrixTransport(
-            core, settings.matrix, repository, stop, settings.local_dir / "matrix-store"
+        transport_stop = asyncio.Event()
+        transport = MatrixTransport(
+            self.core,
+            self.settings.matrix,
+            self.repository,
+            transport_stop,
+            self.settings.local_dir / "matrix-store",
         )
-    return transports
+        self.transport = transport
+        try:
+            async with asyncio.TaskGroup() as group:
+                delivering = None
+                if "alerts" in self.settings.roles:
+                    worker = self.senders.worker(Platform.MATRIX, transport)
+                    delivering = group.create_task(_run_or_stop(worker.run(term), term))
+                group.create_task(_stop_transports_after(term, delivering, transport_stop))
+                group.create_task(_run_or_stop(transport.run(), term))
+        finally:
+            self.transport = None
 
 
 async def build_library(kb: KnowledgeBase, settings: Settings, repository: Repository) -> Library:
@@ -218,38 +286,36 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
         if core.waiting is not None:
             await core.waiting.rematch()
         limiters = build_limiters(settings, clock)
+        senders = Senders(repository, library, limiters, settings, clock)
+        core.on_publish = senders.wake
         try:
-            # The transports stop after the delivery worker: sends under way finish on open
+            # The transports stop after the delivery workers: sends under way finish on open
             # connections and are recorded, instead of failing and going out again at restart.
             transports_stop = asyncio.Event()
-            transports = build_transports(core, settings, transports_stop, limiters, repository)
-            delivers = "alerts" in settings.roles
-            worker = DeliveryWorker(
-                repository,
-                library,
-                transports,
-                limiters,
-                settings.alerts,
-                clock,
-                default_language=settings.default_language,
-                declined_retention_days=settings.declined_retention_days,
-            )
-            if delivers:
-                core.on_publish = worker.wake
+            telegram = build_telegram(core, settings, transports_stop, limiters[Platform.TELEGRAM])
+            readiness = {Platform.TELEGRAM.value: telegram.ready} if telegram else {}
             logger.info("bot.roles", extra={"roles": ",".join(settings.roles)})
             async with asyncio.TaskGroup() as group:
-                delivering = (
-                    group.create_task(_run_or_stop(worker.run(stop), stop)) if delivers else None
-                )
+                delivering = None
+                if telegram is not None and "alerts" in settings.roles:
+                    worker = senders.worker(Platform.TELEGRAM, telegram)
+                    # The sends of a leader that just died leave the rate window first.
+                    lead = Leadership(db, ALERTS_TELEGRAM_LOCK, "telegram alerts", settle=WINDOW)
+                    delivering = group.create_task(_run_or_stop(lead.run(worker.run, stop), stop))
                 group.create_task(_stop_transports_after(stop, delivering, transports_stop))
-                for transport in transports.values():
-                    group.create_task(_run_or_stop(transport.run(), stop))
+                if telegram is not None:
+                    group.create_task(_run_or_stop(telegram.run(), stop))
+                # Matrix sends only into rooms its sync knows: the process that syncs sends.
+                if settings.matrix.configured and "updates" in settings.roles:
+                    matrix = MatrixTerm(core, settings, repository, senders)
+                    lead = Leadership(db, MATRIX_LOCK, "matrix sync")
+                    group.create_task(_run_or_stop(lead.run(matrix.run, stop), stop))
+                    readiness[Platform.MATRIX.value] = matrix.ready
                 if isinstance(db, PostgresDatabase):
                     # Other processes' admin changes reach this library within a second.
                     listener = EntryListener(db, repository, library)
                     group.create_task(_run_or_stop(listener.run(stop), stop))
                 if settings.http.port is not None:
-                    readiness = {p.value: t.ready for p, t in transports.items()}
                     ops = OpsServer(
                         settings.http.host,
                         settings.http.port,
@@ -270,7 +336,7 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
 async def _stop_transports_after(
     stop: asyncio.Event, delivering: asyncio.Task[None] | None, transports_stop: asyncio.Event
 ) -> None:
-    """Stop the transports once the bot stops and the delivery worker (if any) has finished."""
+    """Stop the transports once ``stop`` is set and the delivery worker (if any) has finished."""
     try:
         await stop.wait()
         if delivering is not None:

@@ -111,7 +111,8 @@ class TelegramSettings(Section):
     poll_timeout: int = Field(default=30, ge=0, le=60)
     request_timeout: float = Field(default=10.0, gt=0, le=120)
     rate_limit: bool = Field(
-        default=True, description="PTB's AIORateLimiter on outgoing calls (about 30/s overall)"
+        default=True,
+        description="PTB's AIORateLimiter on outgoing calls (at alerts.telegram_per_second)",
     )
 
     @property

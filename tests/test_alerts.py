@@ -134,7 +134,9 @@ async def outbox_drained(path: Path | PostgresUrl) -> bool:
     return int(rows[0][0]) == 0
 
 
-async def seed_database(path: Path, kb: KnowledgeBase, chat_ids: Iterable[int]) -> None:
+async def seed_database(
+    path: Path | PostgresUrl, kb: KnowledgeBase, chat_ids: Iterable[int]
+) -> None:
     """Create the database as a first start would (knowledge events already published, so
     they queue nothing), then subscribe ``chat_ids`` to TOPIC by a plain INSERT."""
     now = SystemClock().now()
@@ -150,7 +152,7 @@ async def seed_database(path: Path, kb: KnowledgeBase, chat_ids: Iterable[int]) 
             )
 
 
-async def publish(path: Path, event: Event) -> int | None:
+async def publish(path: Path | PostgresUrl, event: Event) -> int | None:
     """Publish ``event`` on a connection of our own, as another process would."""
     async with Database(path) as db:
         return await Repository(db).publish_event(event, SystemClock().now())

@@ -44,6 +44,8 @@ from nio import (
 )
 from pydantic import SecretStr
 from support.cli import free_port
+from support.environment import child_environment
+from support.process import BotProcess
 from support.synapse import RegisteredUser, SynapseServer
 from support.telegram_emulator import TelegramEmulator
 
@@ -55,6 +57,7 @@ from bot.knowledge.models import Event, KnowledgeBase, Localized, Precision
 from bot.library import Library
 from bot.store.db import Database
 from bot.store.repositories import Repository
+from bot.store.url import PostgresUrl
 from bot.transports.matrix import DEVICE_KEY, NEXT_BATCH_KEY, SYNC_TIMEOUT_MS
 
 ARTICLE_33 = "What is Article 33 of the ILO Constitution?"
@@ -868,3 +871,58 @@ async def test_a_waiting_question_and_a_correction_reach_matrix_rooms_once(
     assert [n.body for n in asker.notices(asked_in, bot)].count(found.body) == 1
     assert len([n for n in follower.notices(followed_in, bot) if "Correction (" in n.body]) == 1
     assert not [n for n in asker.notices(asked_in, bot) if "Correction (" in n.body]
+
+
+# -- several processes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_when_the_syncing_process_dies_another_takes_over_and_answers_nothing_twice(
+    synapse: SynapseServer,
+    people: People,
+    bot_user: RegisteredUser,
+    database: PostgresUrl,
+    emulator: TelegramEmulator,
+    tmp_path: Path,
+) -> None:
+    """Two ``python -m bot run`` processes for one Matrix account on one PostgreSQL database:
+    one syncs, the other stands by. The syncing one is killed (SIGKILL); the other takes over
+    within 15 s, answers what was said meanwhile, and nothing is answered twice (the sync
+    position is in the database)."""
+    human = await people.new("human")
+    bot = bot_user.user_id
+
+    def env(name: str) -> dict[str, str]:
+        return child_environment(
+            BOT_DATABASE=database.dsn,
+            BOT_DATA_DIR=str(tmp_path / name),
+            BOT_MATRIX__HOMESERVER=synapse.base_url,
+            BOT_MATRIX__USER_ID=bot,
+            BOT_MATRIX__ACCESS_TOKEN=bot_user.access_token,
+            BOT_MATRIX__DEVICE_ID=bot_user.device_id,
+        )
+
+    leads, stands_by = "lead.acquired job=matrix sync", "lead.standby job=matrix sync"
+    async with (
+        BotProcess(emulator, env("a"), tmp_path / "a.log") as first,
+        BotProcess(emulator, env("b"), tmp_path / "b.log") as second,
+    ):
+        await first.spawn()
+        await first.wait_for_log(leads)
+        await second.spawn()
+        await second.wait_for_log(stands_by)
+        room = await open_direct_room(human, bot)
+        before = await human.say(room, ARTICLE_33)
+        await wait_for_notice(human, room, bot, replying_to(before))
+
+        await first.kill()
+        killed = time.monotonic()
+        meanwhile = await human.say(room, "!help")
+        await wait_for_notice(human, room, bot, replying_to(meanwhile), timeout=20)
+        took_over = time.monotonic() - killed
+        after = await human.say(room, OFF_TOPIC)
+        await wait_for_notice(human, room, bot, replying_to(after))
+        assert "Traceback" not in await second.output()
+    print(f"the standby answered {took_over:.1f} s after the syncing process was killed")
+    assert took_over < 15
+    assert [in_reply_to(n) for n in human.notices(room, bot)] == [before, meanwhile, after]

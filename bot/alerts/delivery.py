@@ -1,9 +1,12 @@
 """Worker: claim due outbox rows, wait on the rate limiter, send, record the outcome.
 
-Guarantees: a row is claimed by one worker only (``BEGIN IMMEDIATE``); a chat gets an event at
-most once per row, and the UNIQUE (event, chat) key makes one row per pair. A crash after a
-claim leaves rows in ``sending``; a restart puts them back (at-least-once: the only window for a
-duplicate is between the platform accepting a message and our commit, a few milliseconds).
+Guarantees: a row is claimed by one worker only (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL:
+``FOR UPDATE SKIP LOCKED``); a chat gets an event at most once per row, and the UNIQUE (event,
+chat) key makes one row per pair. Across processes one worker at a time sends for a platform
+(bot/store/leadership.py), so its pacing is the bot's. A crash after a claim leaves rows in
+``sending``; the next worker to send for that platform puts them back (at-least-once: the only
+window for a duplicate is between the platform accepting a message and our commit, a few
+milliseconds).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from bot.transports.base import Transport
 logger = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 30.0
+# Sends under way at once, per worker (a slow send holds one of them, not the queue).
+CONCURRENCY = 32
 PROGRESS_EVERY = 10.0
 # Telegram keeps an undelivered update for at most 24 hours: ids older than two days go.
 UPDATE_IDS_KEPT = 2 * 86400
@@ -54,7 +59,7 @@ class DeliveryWorker:
         *,
         default_language: str = "en",
         declined_retention_days: int = 90,
-        concurrency: int = 32,
+        concurrency: int = CONCURRENCY,
         poll_interval: float = 1.0,
     ) -> None:
         self.repository = repository
@@ -76,7 +81,7 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        requeued = await self.repository.requeue_interrupted()
+        requeued = await self.repository.requeue_interrupted(list(self.transports))
         if requeued:
             logger.info("alerts.requeued", extra={"rows": requeued})
         platforms = list(self.transports)

@@ -21,11 +21,17 @@ class ChatLimits:
     group_per_minute: int
 
 
+# The sliding window in which at most ``per_second`` messages go out: a little longer than a
+# second, so that jitter between here and the platform never shows it more than that in one.
+WINDOW = 1.05
+
+
 class RateLimiter:
     """``per_second`` messages overall and per-chat spacing.
 
-    The burst is a fifth of a second's worth, so no sliding one-second window sees much more
-    than ``per_second`` messages (a full second's burst could double it).
+    A token bucket spaces the messages out (its burst is a fifth of a second's worth); a log of
+    the last ``WINDOW`` seconds' sends caps them, so that no one-second window ever sees more
+    than ``per_second`` (the bucket alone would let it see its burst more).
     """
 
     def __init__(self, per_second: float, limits: ChatLimits, clock: Clock) -> None:
@@ -39,6 +45,8 @@ class RateLimiter:
         self._paused_until = 0.0
         self._last_sent: dict[str, float] = {}
         self._group_sends: dict[str, deque[float]] = {}
+        self._recent: deque[float] = deque()
+        self.window_cap = max(1, int(per_second))
 
     def _refill(self) -> None:
         now = self.clock.monotonic()
@@ -53,6 +61,16 @@ class RateLimiter:
         """A question reply was sent: it has priority, so it takes a token even into debt."""
         self._refill()
         self._tokens -= 1.0
+        self._recent.append(self.clock.monotonic())
+
+    def _window_wait(self) -> float:
+        """Seconds until the window has room for one more message."""
+        now = self.clock.monotonic()
+        while self._recent and self._recent[0] <= now - WINDOW:
+            self._recent.popleft()
+        if len(self._recent) < self.window_cap:
+            return 0.0
+        return self._recent[-self.window_cap] + WINDOW - now
 
     def chat_wait(self, chat_key: str, is_group: bool) -> float:
         """Seconds until ``chat_key`` may receive another message (0 if now)."""
@@ -82,11 +100,16 @@ class RateLimiter:
                 await asyncio.sleep(pause)
             while True:
                 self._refill()
-                if self._tokens >= 1.0:
+                full = self._window_wait()
+                if full > 0:
+                    await asyncio.sleep(full)
+                elif self._tokens >= 1.0:
                     self._tokens -= 1.0
                     break
-                await asyncio.sleep((1.0 - self._tokens) / self.per_second)
+                else:
+                    await asyncio.sleep((1.0 - self._tokens) / self.per_second)
             now = self.clock.monotonic()
+            self._recent.append(now)
             self._last_sent[chat_key] = now
             if is_group:
                 self._group_sends.setdefault(chat_key, deque()).append(now)

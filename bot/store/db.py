@@ -62,6 +62,23 @@ class Session(Protocol):
     async def fetchall(self, sql: str, params: Params = ()) -> list[Record]: ...
 
 
+class Hold:
+    """A process-wide lock taken with ``Database.try_hold``: ``lost`` is set if it goes away
+    while this process still runs (its connection dropped); ``release`` gives it up.
+
+    This base class is SQLite's: one process, nothing to share, so it is never lost.
+    """
+
+    def __init__(self) -> None:
+        self.lost = asyncio.Event()
+
+    async def check(self) -> None:
+        """Make sure the lock is still held; sets ``lost`` if not."""
+
+    async def release(self) -> None:
+        """Give the lock up (closing the store releases every lock too)."""
+
+
 class Database:
     """The store: ``Database(target)`` is a ``SqliteDatabase`` for a path and a
     ``PostgresDatabase`` for a ``PostgresUrl`` (or a string naming either).
@@ -115,10 +132,10 @@ class Database:
     async def fetchall(self, sql: str, params: Params = ()) -> list[Record]:
         raise NotImplementedError
 
-    async def try_hold(self, key: int) -> bool:
-        """Take the process-wide lock ``key`` for as long as this store is open; False if another
-        process holds it. SQLite serves one process: there is nothing to share, so True."""
-        return True
+    async def try_hold(self, key: int) -> Hold | None:
+        """Take the process-wide lock ``key`` until released or this store closes; None if
+        another process holds it. SQLite serves one process: there is nothing to share."""
+        return Hold()
 
     async def truncate_wal(self) -> None:
         """Leave no older copy of just-deleted rows in a write-ahead log (SQLite only)."""

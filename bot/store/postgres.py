@@ -16,7 +16,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from bot.errors import ConfigError, StoreUnavailable
-from bot.store.db import Database, Dialect, Params, Record, Session
+from bot.store.db import Database, Dialect, Hold, Params, Record, Session
 from bot.store.migrate import apply_postgres_migrations
 from bot.store.url import PostgresUrl, parse_location
 
@@ -105,6 +105,31 @@ class _PostgresSession:
             return list(await self.conn.fetch(numbered(sql), *params))
 
 
+class SessionHold(Hold):
+    """An advisory lock held by the session of ``conn``: lost when that connection is."""
+
+    def __init__(self, conn: asyncpg.Connection, holding: list[SessionHold]) -> None:
+        super().__init__()
+        self.conn = conn
+        self._holding = holding
+        conn.add_termination_listener(lambda _: self.lost.set())
+
+    async def check(self) -> None:
+        """A round trip on the lock's connection: a cut that closed no socket shows here."""
+        if self.lost.is_set():
+            return
+        try:
+            await self.conn.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT)
+        except CONNECTION_ERRORS:
+            self.lost.set()
+
+    async def release(self) -> None:
+        if self in self._holding:
+            self._holding.remove(self)
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await self.conn.close(timeout=5)
+
+
 class PostgresDatabase(Database):
     """A pool of up to ``POOL_SIZE`` connections; each transaction holds one of them."""
 
@@ -116,7 +141,7 @@ class PostgresDatabase(Database):
             raise TypeError(f"{location} is not a PostgreSQL URL")
         self.url = location
         self._pool: asyncpg.Pool | None = None
-        self._holding: list[asyncpg.Connection] = []
+        self._holding: list[SessionHold] = []
 
     @property
     def target(self) -> PostgresUrl:
@@ -160,9 +185,9 @@ class PostgresDatabase(Database):
         password = self.url.password
         return reason.replace(password, "***") if password else reason
 
-    async def try_hold(self, key: int) -> bool:
-        """A session advisory lock on a connection of its own, kept until ``close`` (or until
-        this process dies: the server then ends the session and frees the lock)."""
+    async def try_hold(self, key: int) -> SessionHold | None:
+        """A session advisory lock on a connection of its own, kept until released or ``close``
+        (or until this process dies: the server then ends the session and frees the lock)."""
         with outage_as_unavailable():
             conn = await asyncpg.connect(
                 self.url.dsn,
@@ -174,17 +199,17 @@ class PostgresDatabase(Database):
             except BaseException:
                 await conn.close()
                 raise
-        if held:
-            self._holding.append(conn)
-        else:
+        if not held:
             await conn.close()
-        return held
+            return None
+        hold = SessionHold(conn, self._holding)
+        self._holding.append(hold)
+        return hold
 
     async def close(self) -> None:
         holding, self._holding = self._holding, []
-        for conn in holding:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await conn.close()
+        for hold in holding:
+            await hold.release()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()

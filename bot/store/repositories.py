@@ -245,11 +245,19 @@ class Repository:
         )
         return Event.model_validate_json(row[0]) if row else None
 
-    async def requeue_interrupted(self) -> int:
-        """Alerts claimed by a process that died go back to the queue (at-least-once)."""
+    async def requeue_interrupted(self, platforms: list[Platform] | None = None) -> int:
+        """Alerts claimed by a sender that died go back to the queue (at-least-once).
+
+        Called by the one process that sends for ``platforms`` (all if None) as it starts
+        to: every row still claimed for them was claimed by a sender that is gone."""
+        where = "status = 'sending'"
+        params: list[object] = []
+        if platforms is not None:
+            where += f" AND platform IN ({_marks(platforms)})"
+            params = [p.value for p in platforms]
         async with self.db.transaction() as conn:
             return await conn.execute(
-                "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
+                f"UPDATE outbox SET status = 'pending' WHERE {where}", params
             )
 
     async def claim_due(

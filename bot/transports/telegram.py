@@ -137,7 +137,12 @@ class TelegramTransport:
             .pool_timeout(settings.request_timeout)
         )
         if settings.rate_limit:
-            builder = builder.rate_limiter(AIORateLimiter(max_retries=0))  # type: ignore[arg-type]
+            # Its overall rate is ours (BOT_ALERTS__TELEGRAM_PER_SECOND), not a hidden 30/s; its
+            # per-group limit covers the replies, which our limiter lets go first.
+            overall = limiter.per_second if limiter is not None else 30.0  # PTB's default
+            builder = builder.rate_limiter(
+                AIORateLimiter(overall_max_rate=overall, max_retries=0)  # type: ignore[arg-type]
+            )
         if settings.base_file_url:
             builder = builder.base_file_url(settings.base_file_url)
         self.application: Application = builder.build()  # type: ignore[type-arg]

@@ -123,6 +123,16 @@ class BotProcess:
     async def output(self) -> str:
         return await asyncio.to_thread(self.log.read_text, "utf-8", "replace")
 
+    async def wait_for_log(self, needle: str, timeout: float = 60.0) -> None:
+        """Wait until the child's output holds ``needle`` (a log line it writes)."""
+        deadline = time.monotonic() + timeout
+        while needle not in await self.output():
+            if self.proc is not None and self.proc.returncode is not None:
+                raise AssertionError(f"the bot exited before logging {needle!r}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the bot did not log {needle!r} within {timeout} s")
+            await asyncio.sleep(0.05)
+
     async def __aenter__(self) -> BotProcess:
         return self
 
