@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 import sys
 from collections.abc import Coroutine
@@ -17,13 +18,14 @@ from bot.config import Settings
 from bot.core import Core
 from bot.domain import Platform
 from bot.errors import ConfigError
+from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit, SharedFloodLimit
 from bot.knowledge.loader import parse_file
 from bot.knowledge.models import Event, KnowledgeBase
 from bot.knowledge.validate import validate
 from bot.library import Library
 from bot.ops import OpsServer
 from bot.store.changes import EntryListener
-from bot.store.db import Database
+from bot.store.db import Database, Dialect
 from bot.store.postgres import PostgresDatabase
 from bot.store.repositories import Repository
 from bot.transports.base import Transport
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # The advisory lock a Telegram poller holds on a PostgreSQL store: polling is single-process.
 POLLING_LOCK = 0x0B07_7E1E_6A00_0001
+# Where a PostgreSQL store keeps the key of flood pseudonyms when BOT_PSEUDONYM_KEY is unset.
+FLOOD_KEY = "flood_pseudonym_key"
 
 
 async def alerts_status(settings: Settings) -> int:
@@ -78,7 +82,8 @@ async def chat(settings: Settings, kb: KnowledgeBase) -> int:
     async with Database(settings.database) as db:
         repository = Repository(db)
         library = await build_library(kb, settings, repository)
-        core = Core(library, settings, repository, clock)
+        flood = await build_flood(settings, db, repository, clock)
+        core = Core(library, settings, repository, clock, flood)
         console = ConsoleTransport(core)
         limiters = {Platform.CONSOLE: RateLimiter(100.0, ChatLimits(0.0, 10_000), clock)}
         worker = DeliveryWorker(
@@ -147,6 +152,25 @@ def build_transports(
     return transports
 
 
+async def build_flood(
+    settings: Settings, db: Database, repository: Repository, clock: Clock
+) -> FloodLimit:
+    """The per-sender flood limit: in memory on SQLite, which serves one process; in the
+    database on PostgreSQL, where processes behind one webhook must hold a sender to
+    ``questions_per_minute`` together.
+
+    Every process must name a sender alike: with ``pseudonym_key`` when it is set (the same for
+    all of them, and not in the database), else with a random key the first process stores.
+    """
+    if db.dialect is not Dialect.POSTGRES:
+        return LocalFloodLimit(FloodGuard(settings.questions_per_minute, clock))
+    if settings.pseudonym_key is not None:
+        key = settings.pseudonym_key.get_secret_value()
+    else:
+        key = await repository.first_value(FLOOD_KEY, secrets.token_hex(32))
+    return SharedFloodLimit(repository, settings.questions_per_minute, clock, key.encode())
+
+
 async def build_library(kb: KnowledgeBase, settings: Settings, repository: Repository) -> Library:
     """The curated knowledge with the admins' run-time additions and edits on top."""
     library = Library(kb, settings.search)
@@ -213,7 +237,8 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
         repository = Repository(db)
         library = await build_library(kb, settings, repository)
         await publish_new_knowledge_events(library, repository, clock)
-        core = Core(library, settings, repository, clock)
+        flood = await build_flood(settings, db, repository, clock)
+        core = Core(library, settings, repository, clock, flood)
         # Entries confirmed just before a stop may not have been matched to waiting questions.
         if core.waiting is not None:
             await core.waiting.rematch()

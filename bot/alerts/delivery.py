@@ -146,12 +146,14 @@ class DeliveryWorker:
         counts = await self.repository.outbox_counts()
         if counts["pending"] or counts["sending"] or self.sent:
             logger.info("alerts.progress", extra=counts)
-        # Housekeeping rides along: delivered alerts and old declined-question counts expire.
+        # Housekeeping rides along: delivered alerts and old declined-question counts expire,
+        # and shared flood buckets go once full again (a sender then is as good as new).
         now = self.clock.now()
         await self.repository.purge_delivered(now - self.settings.delivered_retention_days * 86400)
         await self.repository.expire_declined(day_of(now - self.declined_retention_days * 86400))
         await self.repository.expire_waiting(now)
         await self.repository.purge_processed_updates(now - UPDATE_IDS_KEPT)
+        await self.repository.purge_full_flood_buckets()
 
     async def _deliver_guarded(self, row: OutboxRow) -> None:
         try:
