@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import secrets
 import signal
 import sys
 from collections.abc import Coroutine
@@ -17,13 +19,14 @@ from bot.config import Settings
 from bot.core import Core
 from bot.domain import Platform
 from bot.errors import ConfigError
+from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit, SharedFloodLimit
 from bot.knowledge.loader import parse_file
 from bot.knowledge.models import Event, KnowledgeBase
 from bot.knowledge.validate import validate
 from bot.library import Library
 from bot.ops import OpsServer
 from bot.store.changes import EntryListener
-from bot.store.db import Database
+from bot.store.db import Database, Dialect
 from bot.store.leadership import ALERTS_TELEGRAM_LOCK, MATRIX_LOCK, Leadership
 from bot.store.postgres import PostgresDatabase
 from bot.store.repositories import Repository
@@ -79,7 +82,8 @@ async def chat(settings: Settings, kb: KnowledgeBase) -> int:
     async with Database(settings.database) as db:
         repository = Repository(db)
         library = await build_library(kb, settings, repository)
-        core = Core(library, settings, repository, clock)
+        flood = build_flood(settings, db, repository, clock)
+        core = Core(library, settings, repository, clock, flood)
         console = ConsoleTransport(core)
         limiters = {Platform.CONSOLE: RateLimiter(100.0, ChatLimits(0.0, 10_000), clock)}
         worker = DeliveryWorker(
@@ -215,6 +219,31 @@ class MatrixTerm:
             self.transport = None
 
 
+def flood_key(settings: Settings) -> bytes:
+    """The key of sender pseudonyms in the shared flood table, alike in every process of one
+    bot and never in the database: ``pseudonym_key`` if set, else derived from the bot's
+    Telegram token (or Matrix access token), which every process serving the bot has; a
+    process with neither answers no one, and gets a random key."""
+    if settings.pseudonym_key is not None:
+        return settings.pseudonym_key.get_secret_value().encode()
+    for secret in (settings.telegram.token, settings.matrix.access_token):
+        if secret is not None:
+            material = secret.get_secret_value().encode()
+            return hmac.new(b"advocacy-fact-bot flood pseudonyms", material, "sha256").digest()
+    return secrets.token_bytes(32)
+
+
+def build_flood(
+    settings: Settings, db: Database, repository: Repository, clock: Clock
+) -> FloodLimit:
+    """The per-sender flood limit: in memory on SQLite, which serves one process; in the
+    database on PostgreSQL, where processes behind one webhook must hold a sender to
+    ``questions_per_minute`` together."""
+    if db.dialect is not Dialect.POSTGRES:
+        return LocalFloodLimit(FloodGuard(settings.questions_per_minute, clock))
+    return SharedFloodLimit(repository, settings.questions_per_minute, clock, flood_key(settings))
+
+
 async def build_library(kb: KnowledgeBase, settings: Settings, repository: Repository) -> Library:
     """The curated knowledge with the admins' run-time additions and edits on top."""
     library = Library(kb, settings.search)
@@ -281,7 +310,8 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
         repository = Repository(db)
         library = await build_library(kb, settings, repository)
         await publish_new_knowledge_events(library, repository, clock)
-        core = Core(library, settings, repository, clock)
+        flood = build_flood(settings, db, repository, clock)
+        core = Core(library, settings, repository, clock, flood)
         # Entries confirmed just before a stop may not have been matched to waiting questions.
         if core.waiting is not None:
             await core.waiting.rematch()

@@ -14,7 +14,7 @@ from bot.commands import ADMIN_HELP, BY_NAME, COMMANDS, ParsedCommand, Role, par
 from bot.config import Settings
 from bot.domain import ChatRef, Choice, Incoming, Paragraph, Reply, ReplyKind, Style
 from bot.errors import UserError
-from bot.flood import FloodGuard
+from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit
 from bot.language import detect
 from bot.library import QUOTE_PREFIX, Library
 from bot.metrics import QUESTIONS, REPLY_SECONDS
@@ -65,12 +65,16 @@ class Core:
         settings: Settings,
         repository: Repository | None = None,
         clock: Clock | None = None,
+        flood: FloodLimit | None = None,
     ) -> None:
+        """``flood`` defaults to this process's own buckets, in memory."""
         self.library = library
         self.settings = settings
         self.repository = repository
         self.clock = clock or SystemClock()
-        self.flood = FloodGuard(settings.questions_per_minute, self.clock)
+        self.flood: FloodLimit = flood or LocalFloodLimit(
+            FloodGuard(settings.questions_per_minute, self.clock)
+        )
         self.on_publish: Callable[[], None] = lambda: None
         self.waiting = (
             WaitingQuestions(
@@ -101,9 +105,11 @@ class Core:
         """Everything a transport hands in comes through here; never raises."""
         lang = self.settings.default_language
         try:
-            # The flood check comes first and costs nothing: a flooding sender must not make the
-            # bot do any work (not even a store lookup) at the expense of everybody else.
-            allowed = self.flood.check(f"{incoming.chat.platform.value}:{incoming.sender_id}")
+            # The flood check comes first and costs at most one statement: a flooding sender
+            # must not make the bot do any other work at the expense of everybody else.
+            allowed = await self.flood.check(
+                f"{incoming.chat.platform.value}:{incoming.sender_id}"
+            )
             if allowed is None:
                 return []
             lang = await self.language_for(incoming)

@@ -151,7 +151,8 @@ class DeliveryWorker:
         counts = await self.repository.outbox_counts()
         if counts["pending"] or counts["sending"] or self.sent:
             logger.info("alerts.progress", extra=counts)
-        # Housekeeping rides along: delivered alerts and old declined-question counts expire.
+        # Housekeeping rides along: delivered alerts and old declined-question counts expire,
+        # and shared flood buckets go once full again (a sender then is as good as new).
         now = self.clock.now()
         await self.repository.purge_delivered(now - self.settings.delivered_retention_days * 86400)
         await self.repository.expire_declined(day_of(now - self.declined_retention_days * 86400))

@@ -1,7 +1,8 @@
 """All SQL of the bot: chat settings, aggregate counts, key-value state, alerts, curation.
 
 Written once for both stores (SQLite and PostgreSQL): ``?`` placeholders, ``INSERT ... ON
-CONFLICT``, ``RETURNING``; parameters whose type the statement does not fix are CAST.
+CONFLICT``, ``RETURNING``; parameters whose type the statement does not fix are CAST. The one
+exception, the flood buckets that processes share, exists on PostgreSQL only.
 """
 
 from __future__ import annotations
@@ -64,6 +65,47 @@ class WaitingQuestion(BaseModel):
     @property
     def chat(self) -> ChatRef:
         return ChatRef(platform=self.platform, chat_id=self.chat_id)
+
+
+class FloodBucket(BaseModel):
+    """One sender's shared flood bucket after a check: the decision and the tokens left."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: 1: go ahead; 0: over the limit, warn (the first time); -1: over it, stay silent.
+    verdict: int = Field(ge=-1, le=1)
+    tokens: float
+
+
+# The refill is computed from the stored row and the database's clock (not the process's, which
+# may be skewed), and the decision and warn-once state change in the same statement, so two
+# processes checking one sender at once are serialised by the row lock and never both spend the
+# last token. ``greatest`` keeps time from running backwards when a statement that read the clock
+# earlier waited for that lock.
+SPEND_FLOOD_TOKEN = """
+WITH args AS (
+    SELECT CAST(? AS TEXT) AS sender, CAST(? AS DOUBLE PRECISION) AS capacity,
+           CAST(? AS DOUBLE PRECISION) AS rate,
+           CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION) AS now
+)
+INSERT INTO flood_buckets AS b (sender, tokens, updated_at, full_at, verdict)
+SELECT sender, capacity - 1, now, now + 1 / rate, 1 FROM args
+ON CONFLICT (sender) DO UPDATE SET (tokens, updated_at, full_at, verdict) = (
+    SELECT s.tokens, s.now, s.now + (s.capacity - s.tokens) / s.rate, s.verdict
+    FROM (
+        SELECT CASE WHEN r.tokens >= 1 THEN r.tokens - 1 ELSE r.tokens END AS tokens,
+               CASE WHEN r.tokens >= 1 THEN 1 WHEN b.verdict = 1 THEN 0 ELSE -1 END AS verdict,
+               r.now, r.capacity, r.rate
+        FROM (
+            SELECT least(a.capacity, b.tokens + greatest(0, a.now - b.updated_at) * a.rate)
+                       AS tokens,
+                   greatest(a.now, b.updated_at) AS now, a.capacity, a.rate
+            FROM args AS a
+        ) AS r
+    ) AS s
+)
+RETURNING verdict, tokens
+"""
 
 
 MAX_DECLINED_TEXT = 200
@@ -382,6 +424,32 @@ class Repository:
         async with self.db.transaction() as conn:
             return await conn.execute(
                 "DELETE FROM processed_updates WHERE created_at < ?", (int(before),)
+            )
+
+    # -- flood buckets (PostgreSQL only: shared by every process) -----------------------------
+
+    async def spend_flood_token(
+        self, sender: str, capacity: float, per_second: float
+    ) -> FloodBucket:
+        """Refill ``sender``'s bucket on the database's clock and take a token if it has one,
+        in one statement: concurrent processes each see the other's spending.
+
+        ``sender`` is a keyed pseudonym; the store has no table for it on SQLite.
+        """
+        if self.db.dialect is not Dialect.POSTGRES:
+            raise RuntimeError("shared flood buckets need PostgreSQL")
+        row = await self.db.fetchone(SPEND_FLOOD_TOKEN, (sender, capacity, per_second))
+        if row is None:  # INSERT ... ON CONFLICT DO UPDATE returns its row either way
+            raise RuntimeError("the flood bucket statement returned no row")
+        return FloodBucket(verdict=int(row[0]), tokens=float(row[1]))
+
+    async def purge_full_flood_buckets(self) -> int:
+        """Delete the buckets that are full again: such a sender is as good as new."""
+        if self.db.dialect is not Dialect.POSTGRES:
+            return 0
+        async with self.db.transaction() as conn:
+            return await conn.execute(
+                "DELETE FROM flood_buckets WHERE full_at <= extract(epoch FROM clock_timestamp())"
             )
 
     # -- curation ------------------------------------------------------------------------------

@@ -96,7 +96,15 @@ def keyboard(choices: tuple[Choice, ...]) -> InlineKeyboardMarkup | None:
 
 
 class TelegramTransport:
-    """Serves the core on Telegram by long polling (default) or a webhook."""
+    """Serves the core on Telegram by long polling (default) or a webhook.
+
+    Messages are held to the core's flood limit, shared by every process on a PostgreSQL store.
+    Button presses and inline queries have limits of their own that stay in this process's
+    memory on purpose: the press limit only decides whether to acknowledge it (the press itself
+    then meets the core's shared limit), and inline queries come per keystroke, where a write
+    to the database for each would cost more than the in-memory search it guards. With N
+    webhook processes a sender gets at most N times those two; messages stay at one limit.
+    """
 
     platform = Platform.TELEGRAM
 

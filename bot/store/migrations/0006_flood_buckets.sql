@@ -1,0 +1,4 @@
+-- Per-sender flood buckets shared by every process: PostgreSQL only (see
+-- postgres/0006_flood_buckets.sql). SQLite serves a single process, whose buckets stay in its
+-- memory (bot/flood.py), so on SQLite this migration is deliberately empty: it only keeps the
+-- version numbers of both dialects aligned.
