@@ -2,34 +2,64 @@
 
 Phase 1: N users, each asking a question, waiting for the reply, pausing, asking again.
 Phase 2: the same, plus one user flooding 100 messages a second. Prints throughput, p50/p99
-reply latency per phase, the round trip of a single question on an idle bot, and the bot
-process's peak memory (the bot runs as `python -m bot run`). Asserts nothing.
+reply latency per phase, the round trip of a single question on an idle bot, and each bot
+process's peak memory (the bot runs as ``python -m bot run`` children). Asserts nothing.
 
-    python benchmarks/load.py [--users 1000] [--seconds 60] [--quick]
+The store starts empty: a temporary SQLite file, or on PostgreSQL a database the benchmark
+creates and drops (benchmarks/_processes.py). On SQLite one process long-polls getUpdates, as
+before. On PostgreSQL ``--processes`` processes serve webhooks (each on a port of its own) and
+this process posts every update to one of them in turn, as a reverse proxy would; one process
+too, so that 1 and N differ only in the number of processes (a webhook process also records
+each update id in the store, which polling does not).
+
+    python benchmarks/load.py [--users 1000] [--seconds 30] [--quick]
+        [--database sqlite|postgres|postgresql://...] [--processes 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import random
 import signal
+import socket
 import sys
-import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+# Until main() runs there is nothing to clean up: Ctrl-C during the imports just ends the
+# process, without a traceback (main() turns it back into KeyboardInterrupt).
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _processes import (  # noqa: E402
+    Bots,
+    Failure,
+    Server,
+    add_arguments,
+    bot_environment,
+    fresh_store,
+    prepared,
+)
+from _processes import main as run_benchmark  # noqa: E402
+from aiohttp import ClientError, ClientSession, ClientTimeout  # noqa: E402
 from support.telegram_emulator import TelegramEmulator  # noqa: E402
 
 from bot.knowledge.loader import load_knowledge  # noqa: E402
 
 TOKEN = "123456:LOAD-token-for-the-emulator"
+SECRET = "load-benchmark-secret"
 FLOODER = 9_999_999
+
+Ask = Callable[[str, int], Awaitable[None]]
+"""Put a user's question to the bot: ``ask(text, user_id)``."""
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -44,8 +74,11 @@ def percentile(values: list[float], p: float) -> float:
 class Users:
     """Simulated users: each asks, waits for the reply to its chat, pauses, asks again."""
 
-    def __init__(self, emulator: TelegramEmulator, questions: list[str], pause: float) -> None:
+    def __init__(
+        self, emulator: TelegramEmulator, ask: Ask, questions: list[str], pause: float
+    ) -> None:
         self.emulator = emulator
+        self.ask = ask
         self.questions = questions
         self.pause = pause
         self.waiting: dict[int, tuple[float, asyncio.Future[None]]] = {}
@@ -70,7 +103,7 @@ class Users:
         while time.monotonic() < until:
             future: asyncio.Future[None] = loop.create_future()
             self.waiting[user_id] = (time.monotonic(), future)
-            self.emulator.send_message(rng.choice(self.questions), user_id=user_id)
+            await self.ask(rng.choice(self.questions), user_id)
             try:
                 await asyncio.wait_for(future, 30)
             except TimeoutError:
@@ -90,72 +123,154 @@ async def phase(users: Users, n: int, seconds: float, flood: bool) -> tuple[int,
 
     async def flooder() -> None:
         while flood and time.monotonic() < until:
-            users.emulator.send_message("article 33", user_id=FLOODER)
-            await asyncio.sleep(0.01)
+            await asyncio.gather(users.ask("article 33", FLOODER), asyncio.sleep(0.01))
 
     watch = asyncio.create_task(watcher())
-    await asyncio.gather(*(users.user(1000 + i, until, rng) for i in range(n)), flooder())
-    watch.cancel()
+    try:
+        await asyncio.gather(*(users.user(1000 + i, until, rng) for i in range(n)), flooder())
+    finally:
+        watch.cancel()
     return len(users.latencies), percentile(users.latencies, 50), percentile(users.latencies, 99)
 
 
-def peak_memory_mb(pid: int) -> float:
-    """The high-water mark of a process's resident memory (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports free on 127.0.0.1 just now."""
+    ports: set[int] = set()
+    while len(ports) < n:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.add(int(s.getsockname()[1]))
+    return sorted(ports)
 
 
-async def run(n_users: int, seconds: float, pause: float, rate_limit: bool) -> None:
+async def listening(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+async def start_polling(bots: Bots, emulator: TelegramEmulator, env: dict[str, str]) -> Ask:
+    """One process long-polling the emulator; questions go into its getUpdates queue."""
+    await bots.spawn(env)
+
+    async def polling() -> bool:
+        return bool(emulator.calls_to("getUpdates"))
+
+    await bots.until(polling, "the bot to poll")
+
+    async def ask(text: str, user_id: int) -> None:
+        emulator.send_message(text, user_id=user_id)
+
+    return ask
+
+
+async def start_webhooks(
+    bots: Bots,
+    emulator: TelegramEmulator,
+    env: dict[str, str],
+    processes: int,
+    session: ClientSession,
+) -> Ask:
+    """``processes`` webhook processes; questions are posted to each in turn."""
+    ports = free_ports(processes)
+    await asyncio.gather(
+        *(
+            bots.spawn(
+                {
+                    **env,
+                    "BOT_TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+                    "BOT_TELEGRAM__SECRET_TOKEN": SECRET,
+                    "BOT_TELEGRAM__PORT": str(port),
+                }
+            )
+            for port in ports
+        )
+    )
+
+    async def all_listening() -> bool:
+        return all(await asyncio.gather(*(listening(port) for port in ports)))
+
+    await bots.until(all_listening, "the bot processes to listen", timeout=120)
+    urls = itertools.cycle(f"http://127.0.0.1:{port}/telegram" for port in ports)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+    async def ask(text: str, user_id: int) -> None:
+        # As Telegram through a reverse proxy: the update to the next process in turn, on
+        # connections kept open (one session), not a new one per update.
+        url = next(urls)
+        update = emulator.send_message(text, user_id=user_id, queue=False)
+        try:
+            async with session.post(url, json=update, headers=headers) as response:
+                await response.read()
+        except (ClientError, TimeoutError) as exc:
+            await bots.check()
+            raise Failure(f"posting an update to {url} failed: {exc!r}") from None
+        if response.status != 200:
+            raise Failure(f"{url} answered an update with HTTP {response.status}")
+
+    return ask
+
+
+async def run(server: Server | None, args: argparse.Namespace) -> None:
     kb = load_knowledge(ROOT / "knowledge")
     questions = [q for fact in kb.facts for q in fact.questions.all()]
     emulator = TelegramEmulator(token=TOKEN)
-    await emulator.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        # The bot runs as its own process, as in production; this process plays Telegram and users.
-        env = {
-            **os.environ,
-            "BOT_TELEGRAM__TOKEN": TOKEN,
-            "BOT_TELEGRAM__BASE_URL": emulator.base_url,
-            "BOT_TELEGRAM__POLL_TIMEOUT": "1",
-            "BOT_TELEGRAM__RATE_LIMIT": "true" if rate_limit else "false",
-            "BOT_DATABASE": str(Path(tmp) / "load.sqlite3"),
-            # The knowledge's vectors as a deployed bot has them after its first start.
-            "BOT_SEARCH__VECTOR_CACHE": str(ROOT / "data" / "vectors.sqlite3"),
-            "BOT_LOG_LEVEL": "WARNING",
-        }
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", cwd=ROOT, env=env
+    webhook = server is not None
+    async with emulator, fresh_store(server) as store:
+        async with prepared(store, kb):
+            pass
+        env = bot_environment(
+            emulator,
+            store,
+            BOT_TELEGRAM__POLL_TIMEOUT="1",
+            BOT_TELEGRAM__RATE_LIMIT="true" if args.rate_limit else "false",
         )
-        try:
-            await emulator.wait_for("getUpdates", timeout=60)
-            users = Users(emulator, questions, pause)
+        async with Bots(emulator) as bots, ClientSession(timeout=ClientTimeout(30)) as session:
+            if webhook:
+                ask = await start_webhooks(bots, emulator, env, args.processes, session)
+            else:
+                ask = await start_polling(bots, emulator, env)
+            users = Users(emulator, ask, questions, args.pause)
             single = []
             for n, question in enumerate(questions[:50]):
                 start = time.monotonic()
                 before = len(emulator.calls_to("sendMessage"))
-                emulator.send_message(question, user_id=500 + n)
-                await emulator.wait_for("sendMessage", count=before + 1, timeout=10)
-                single.append((time.monotonic() - start) * 1000)
+                await ask(question, 500 + n)
+                try:
+                    calls = await emulator.wait_for("sendMessage", count=before + 1, timeout=10)
+                except TimeoutError:
+                    await bots.check()
+                    raise Failure("no reply within 10 s to a question on an idle bot") from None
+                single.append((calls[before].time - start) * 1000)
+            mode = "1 process polling getUpdates"
+            if webhook:
+                mode = "1 webhook process"
+                if args.processes > 1:
+                    mode = f"{args.processes} webhook processes, updates posted to each in turn"
             print(
-                f"load benchmark: {len(kb.facts)} facts, {n_users} users, {seconds:.0f} s per phase, "
-                f"outgoing rate limiter {'on (Telegram: about 30/s)' if rate_limit else 'off'}, "
-                f"pause {pause:.1f} s between a user's questions\n"
+                f"load benchmark: {len(kb.facts)} facts, {args.users} users, "
+                f"{args.seconds:.0f} s per phase, outgoing rate limiter "
+                f"{'on (Telegram: about 30/s)' if args.rate_limit else 'off'}, "
+                f"pause {args.pause:.1f} s between a user's questions\n"
+                f"  store: {store.description}; {mode}; {os.cpu_count()} CPUs\n"
                 f"  idle round trip per question: p50 {percentile(single, 50):.1f} ms, "
                 f"p99 {percentile(single, 99):.1f} ms"
             )
             for flood in (False, True):
-                replies, p50, p99 = await phase(users, n_users, seconds, flood)
+                replies, p50, p99 = await phase(users, args.users, args.seconds, flood)
                 label = "with one user flooding 100 msg/s" if flood else "no flooding"
                 print(
-                    f"  {label:<34} {replies / seconds:7.1f} replies/s, p50 {p50:7.1f} ms, p99 {p99:7.1f} ms"
+                    f"  {label:<34} {replies / args.seconds:7.1f} replies/s, "
+                    f"p50 {p50:7.1f} ms, p99 {p99:7.1f} ms"
                 )
-            print(f"  peak memory of the bot process: {peak_memory_mb(bot.pid):.0f} MB")
-        finally:
-            bot.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(bot.wait(), 30)
-    await emulator.stop()
+            memory = ", ".join(f"{mb:.0f}" for mb in bots.peak_memory_mb())
+            which = "the bot process" if args.processes == 1 else "each bot process"
+            print(f"  peak memory of {which}: {memory} MB")
+            await bots.stop()
 
 
 def main() -> int:
@@ -171,11 +286,13 @@ def main() -> int:
     parser.add_argument(
         "--rate-limit", action="store_true", help="keep PTB's 30/s limiter on (caps replies/s)"
     )
+    add_arguments(
+        parser, "bot processes sharing the load: webhooks on PostgreSQL; SQLite: 1, polling"
+    )
     args = parser.parse_args()
     if args.quick:
         args.users, args.seconds = 100, 5.0
-    asyncio.run(run(args.users, args.seconds, args.pause, args.rate_limit))
-    return 0
+    return run_benchmark(args, lambda server: run(server, args))
 
 
 if __name__ == "__main__":
