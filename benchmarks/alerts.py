@@ -5,8 +5,8 @@ The bot runs as ``--processes`` children ``python -m bot run`` with ``BOT_ROLES=
 and ``BOT_ALERTS__TELEGRAM_PER_SECOND=--rate``, all on one store (several need PostgreSQL).
 The store starts empty (a temporary SQLite file, or on PostgreSQL a database the benchmark
 creates and drops: see benchmarks/_processes.py); this process subscribes the chats, starts
-the children one by one (each past its start-up requeue before the next, so none puts back
-rows another has claimed), then publishes the event through ``Repository.publish_event``.
+the children (one of them leads the sending, the others stand by to take over), then
+publishes the event through ``Repository.publish_event``.
 
 Prints, from the emulator's call times: total time from publishing to the last delivery,
 achieved messages per second, the peak number of sendMessage calls in any sliding 1 s window
@@ -50,15 +50,11 @@ from support.telegram_emulator import Call, TelegramEmulator  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.knowledge.loader import load_knowledge  # noqa: E402
 from bot.knowledge.models import Event, Localized  # noqa: E402
-from bot.store.db import Database  # noqa: E402
 from bot.store.repositories import Repository  # noqa: E402
 
 TOKEN = "123456:BENCH-token-for-the-emulator"
 FIRST_CHAT = 1_000_000
 TOPIC = "article-33"
-# An outbox row no worker will ever claim (due in 30 000 years): a starting worker puts every
-# 'sending' row back to 'pending', so seeing it 'pending' means that worker is past it.
-SENTINEL = "bench-sentinel"
 
 
 async def run(server: Server | None, args: argparse.Namespace) -> None:
@@ -95,9 +91,7 @@ async def run(server: Server | None, args: argparse.Namespace) -> None:
         )
         async with Bots(emulator) as bots:
             for _ in range(args.processes):
-                await start_worker(bots, db, env)
-            async with db.transaction() as conn:
-                await conn.execute("DELETE FROM outbox WHERE event_id = ?", (SENTINEL,))
+                await start_worker(bots, env)
 
             emulator.set_fault_rate(args.faults, seed=1)
             start = time.monotonic()
@@ -117,21 +111,15 @@ async def run(server: Server | None, args: argparse.Namespace) -> None:
     report(args, store.description, emulator.calls_to("sendMessage"), start, counts)
 
 
-async def start_worker(bots: Bots, db: Database, env: dict[str, str]) -> None:
-    """Start one more alerts process; return once it sends and its worker has requeued."""
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO outbox (kind, event_id, platform, chat_id, status, next_attempt_at, "
-            "updated_at) VALUES ('alert', ?, 'telegram', '0', 'sending', 1e12, 0) "
-            "ON CONFLICT (event_id, platform, chat_id) DO UPDATE SET status = 'sending'",
-            (SENTINEL,),
-        )
+async def start_worker(bots: Bots, env: dict[str, str]) -> None:
+    """Start one more alerts process; return once it sends or stands by to (one process at a
+    time leads the sending, bot/store/leadership.py)."""
     bot = await bots.spawn(env)
 
     async def started() -> bool:
-        row = await db.fetchone("SELECT status FROM outbox WHERE event_id = ?", (SENTINEL,))
-        return (
-            row is not None and row[0] == "pending" and "telegram.started" in (await bot.output())
+        output = await bot.output()
+        return "telegram.started" in output and any(
+            f"{state} job=telegram alerts" in output for state in ("lead.acquired", "lead.standby")
         )
 
     await bots.until(started, f"alerts process {len(bots.processes)} to start")
