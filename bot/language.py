@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.search.translit import romanised
+
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _BELARUSIAN_LETTERS = re.compile(r"[іўІЎ]")
 _RUSSIAN_LETTERS = re.compile(r"[иъщИЪЩ]")
@@ -113,6 +115,8 @@ def detect(text: str) -> str | None:
         be = len(_BELARUSIAN_LETTERS.findall(text)) + sum(w in _BELARUSIAN_WORDS for w in letters)
         ru = len(_RUSSIAN_LETTERS.findall(text)) + sum(w in _RUSSIAN_WORDS for w in letters)
         return "be" if be > ru else "ru"
+    if romanised_as := romanised(text):
+        return romanised_as
     if any(w in _BELARUSIAN_LATIN for w in letters):
         return "be"
     if sum(w in _RUSSIAN_LATIN for w in letters) >= 1 and not any(

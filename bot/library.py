@@ -15,11 +15,20 @@ from bot.search.index import Document, SearchIndex
 from bot.search.matcher import MatchResult, MatchSettings, match
 from bot.search.normalize import without_fillers
 from bot.search.semantic import SemanticIndex, passage_vectors
+from bot.search.translit import romanised, to_cyrillic
 
 logger = logging.getLogger(__name__)
 
 FACT_PREFIX = "fact:"
 QUOTE_PREFIX = "quote:"
+
+
+def cyrillic_form(query: str) -> str:
+    """The question in Cyrillic if it is romanised Russian or Belarusian, else as it is: both
+    matchers and the type check are given that form (measured: the Latin form alone, or both
+    forms, leave more romanised questions unanswered)."""
+    lang = romanised(query)
+    return to_cyrillic(query, lang) if lang else query
 
 
 def fact_document(fact: Fact, topics: dict[str, Topic]) -> Document:
@@ -114,17 +123,18 @@ class Library:
     async def search(self, query: str) -> MatchResult:
         """The best entries for a question, and whether the best one answers it."""
         if self.semantic is None:
-            return match(self.index, query, self.settings)
+            return match(self.index, cyrillic_form(query), self.settings)
         try:
             scored = await self.candidates(query, self.semantic)
         except Exception:
             # The model failing must not silence the bot: the lexical matcher answers alone.
             logger.exception("search.semantic_failed")
-            return match(self.index, query, self.settings)
+            return match(self.index, cyrillic_form(query), self.settings)
         return decide(scored, load_model())
 
     async def candidates(self, query: str, semantic: SemanticIndex) -> list[Candidate]:
         """What both retrievers propose for a question, with the decision model's features."""
+        query = cyrillic_form(query)
         dense, answers = await semantic.search(without_fillers(query))
         nearest = [h.doc_id for h in dense.top(DENSE_CANDIDATES)]
         lexical = match(self.index, query, self.settings, also=nearest)

@@ -80,6 +80,11 @@ FILLERS: frozenset[str] = frozenset(
     ]
 )
 
+ENGLISH_WORDS: frozenset[str] = frozenset(_ENGLISH.split())
+RUSSIAN_WORDS: frozenset[str] = frozenset(_RUSSIAN.split())
+BELARUSIAN_WORDS: frozenset[str] = frozenset(_BELARUSIAN.split())
+LATIN_FILLERS: frozenset[str] = frozenset(w for w in FILLERS if w.isascii()) - ENGLISH_WORDS
+
 STOPWORDS: frozenset[str] = (
     frozenset((_ENGLISH + _RUSSIAN + _BELARUSIAN + _RUSSIAN_LATIN).split()) | FILLERS
 )

@@ -1,0 +1,233 @@
+"""Romanised Russian and Belarusian ("kto vozglavlyaet fpb", "kali likvidavali bkdp"): telling
+them from English, and writing them back in Cyrillic for the matchers.
+
+People without a Cyrillic keyboard type Russian and Belarusian in Latin letters, informally and
+inconsistently (ч as ch, 4 or c; ы as y or i; я as ya, ja or ia; ў as u or w). The dense model
+understands such text poorly and the English stemmer mangles it, so a question found to be
+romanised is searched in a Cyrillic spelling made back from it. The spelling need not be right
+(мягкий знак, ы or и): it only has to be close enough for the fuzzy lexical matcher and the
+embedding model.
+
+Detection counts the words that are function words of one language: English stop words, and
+the romanised forms of the Russian and Belarusian ones (generated here from their Cyrillic lists
+by the usual informal spellings, so no list of Latin words is kept by hand), plus letter groups
+English words do not have (zh, kh, -iy, -aya).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from functools import cache
+
+from bot.search.stopwords import BELARUSIAN_WORDS, ENGLISH_WORDS, LATIN_FILLERS, RUSSIAN_WORDS
+
+# Hyphenated words are one ("pro-government" holds no function word "pro").
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_LATIN = re.compile(r"[a-z]")
+# Letter groups of romanised Slavic words that English words (almost) never have.
+_SLAVIC_SPELLING = re.compile(
+    r"zh|kh|shch|sch(?!ool|em|ol)|tsk|yy|iy$|yj$|ij$|aya$|aja$|yaya|oye$|iya$|ija$|yu|"
+    r"ykh$|ikh$|ogo$|ovat|irovat|^v[^aeiouy]|dz[iy]|ie[^dsr]|^sv|^zv|^vz|^vs|^dv|^tv|^kv[^a]|"
+    r"[bdklmnprstvz]y[au]"
+)
+# Belarusian spellings: дз, ў after a vowel, г written h where Russian has g, Łacinka's ie/ia.
+_BELARUSIAN_SPELLING = re.compile(r"dz|[aeoiy][uw]$|[aeoy]u[^aeiouy]|^h[aeiouy]|ie|ia|io")
+_RUSSIAN_SPELLING = re.compile(r"ogo$|ego$|^g|tsya$|tsa$|shch|ovat")
+
+# Cyrillic -> informal Latin spellings (every common variant).
+_ROMAN: dict[str, tuple[str, ...]] = {
+    "а": ("a",),
+    "б": ("b",),
+    "в": ("v",),
+    "г": ("g", "h"),
+    "д": ("d",),
+    "е": ("e", "ie", "ye"),
+    "ё": ("e", "yo", "io", "jo"),
+    "ж": ("zh", "z"),
+    "з": ("z",),
+    "и": ("i",),
+    "і": ("i",),
+    "й": ("y", "j", "i"),
+    "к": ("k",),
+    "л": ("l",),
+    "м": ("m",),
+    "н": ("n",),
+    "о": ("o",),
+    "п": ("p",),
+    "р": ("r",),
+    "с": ("s",),
+    "т": ("t",),
+    "у": ("u",),
+    "ў": ("u", "w"),
+    "ф": ("f",),
+    "х": ("kh", "h", "x"),
+    "ц": ("ts", "c"),
+    "ч": ("ch",),
+    "ш": ("sh",),
+    "щ": ("shch", "sch"),
+    "ъ": ("",),
+    "ы": ("y", "i"),
+    "ь": ("",),
+    "э": ("e",),
+    "ю": ("yu", "ju", "iu"),
+    "я": ("ya", "ja", "ia"),
+}
+
+
+def romanisations(word: str, limit: int = 48) -> set[str]:
+    """The usual informal Latin spellings of a Cyrillic word (at most ``limit`` of them)."""
+    options = [_ROMAN.get(ch, (ch,)) for ch in word.lower()]
+    out: set[str] = set()
+    for parts in itertools.islice(itertools.product(*options), limit):
+        out.add("".join(parts))
+    return out
+
+
+@cache
+def _spellings(lang: str) -> dict[str, str]:
+    """Romanised function words of Russian or Belarusian -> the Cyrillic word."""
+    words = RUSSIAN_WORDS if lang == "ru" else BELARUSIAN_WORDS
+    out: dict[str, str] = {}
+    for word in sorted(words, key=lambda w: (len(w), w)):
+        for latin in romanisations(word, limit=200):
+            out.setdefault(latin, word)
+    return out
+
+
+@cache
+def _lexicons() -> tuple[frozenset[str], frozenset[str]]:
+    """Romanised Russian and Belarusian function words, none that is also an English one."""
+    russian = set(_spellings("ru")) | LATIN_FILLERS
+    return frozenset(russian - ENGLISH_WORDS), frozenset(set(_spellings("be")) - ENGLISH_WORDS)
+
+
+def romanised(text: str) -> str | None:
+    """'ru' or 'be' when a Latin-script text is romanised Russian or Belarusian, else None."""
+    words = [w for w in _WORD.findall(text.casefold()) if _LATIN.match(w)]
+    if not words or any(_CYRILLIC.search(w) for w in words):
+        return None
+    russian, belarusian = _lexicons()
+    english = sum(w in ENGLISH_WORDS for w in words)
+    ru = sum(w in russian for w in words)
+    be = sum(w in belarusian for w in words)
+    spelled = sum(bool(_SLAVIC_SPELLING.search(w)) for w in words)
+    known = max(ru, be)
+    slavic = known + spelled
+    if slavic <= english or (not known and spelled < 2):
+        return None
+    be_spelling = sum(bool(_BELARUSIAN_SPELLING.search(w)) for w in words)
+    ru_spelling = sum(bool(_RUSSIAN_SPELLING.search(w)) for w in words)
+    return "be" if (be - ru) * 2 + be_spelling - ru_spelling > 0 else "ru"
+
+
+_VOWELS = frozenset("aeiouy")
+# Longest first; each (Latin, Russian, Belarusian).
+_GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("shch", "щ", "шч"),
+    ("sch", "щ", "шч"),
+    ("dzh", "дж", "дж"),
+    ("zh", "ж", "ж"),
+    ("kh", "х", "х"),
+    ("ch", "ч", "ч"),
+    ("sh", "ш", "ш"),
+    ("ts", "ц", "ц"),
+    ("tz", "ц", "ц"),
+    ("ck", "к", "к"),
+    ("ph", "ф", "ф"),
+    ("x", "х", "х"),
+    ("a", "а", "а"),
+    ("b", "б", "б"),
+    ("c", "ц", "ц"),
+    ("d", "д", "д"),
+    ("f", "ф", "ф"),
+    ("g", "г", "г"),
+    ("h", "х", "г"),
+    ("k", "к", "к"),
+    ("l", "л", "л"),
+    ("m", "м", "м"),
+    ("n", "н", "н"),
+    ("o", "о", "о"),
+    ("p", "п", "п"),
+    ("q", "к", "к"),
+    ("r", "р", "р"),
+    ("s", "с", "с"),
+    ("t", "т", "т"),
+    ("v", "в", "в"),
+    ("w", "в", "ў"),
+    ("z", "з", "з"),
+    ("'", "ь", "ь"),
+    ("’", "ь", "ь"),
+)
+_IOTATED = {"a": "я", "u": "ю", "o": "ё", "e": "е"}
+_PLAIN_VOWEL = {"a": "а", "u": "у", "o": "о", "e": "е"}
+
+
+def _word_to_cyrillic(word: str, lang: str) -> str:
+    """One lower-case Latin word in Cyrillic, by the informal spellings' usual readings."""
+    be = lang == "be"
+    out: list[str] = []
+    i, n = 0, len(word)
+    while i < n:
+        ch = word[i]
+        prev = word[i - 1] if i else ""
+        nxt = word[i + 1] if i + 1 < n else ""
+        after_vowel = not prev or prev in _VOWELS
+        # "ia", "ie", "iu" are я, е, ю in Belarusian Łacinka everywhere, and in Russian at the
+        # start and between consonants ("dlia", "liet"); a Russian word's end ("komissia") keeps и.
+        soft = nxt in _IOTATED and (
+            be or i == 0 or (not after_vowel and i + 2 < n and word[i + 2] not in _VOWELS)
+        )
+        if ch in "yj" or (ch == "i" and soft):
+            if nxt in _IOTATED:
+                # ya/ja/ia is я ("dlya": для); "statya" (статья) loses its ь, which the
+                # matchers forgive.
+                out.append(_IOTATED[nxt])
+                i += 2
+                continue
+            if ch == "j" or (ch == "y" and after_vowel and i > 0):
+                out.append("й")
+            else:
+                out.append("ы")
+            i += 1
+            continue
+        if ch == "i":
+            out.append("і" if be else "и")
+            i += 1
+            continue
+        if ch == "e":
+            out.append("э" if i == 0 else "е")
+            i += 1
+            continue
+        if ch == "u":
+            out.append("ў" if be and i > 0 and prev in _VOWELS and nxt not in _VOWELS else "у")
+            i += 1
+            continue
+        for latin, ru, by in _GROUPS:
+            if word.startswith(latin, i):
+                out.append(by if be else ru)
+                i += len(latin)
+                break
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def to_cyrillic(text: str, lang: str) -> str:
+    """The text with its Latin words written in Cyrillic ('ru' or 'be' readings); other words,
+    digits and punctuation as they were. Abbreviations keep their capitals ("FPB" -> "ФПБ")."""
+
+    def convert(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if not word.isascii():
+            return word
+        lower = word.lower()
+        # A function word is spelled right, so that the matchers know it for one.
+        cyrillic = _spellings(lang).get(lower) or _word_to_cyrillic(lower, lang)
+        if len(word) > 1 and word.isupper():
+            return cyrillic.upper()
+        return cyrillic.capitalize() if word[:1].isupper() else cyrillic
+
+    return _WORD.sub(convert, text)

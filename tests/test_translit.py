@@ -1,0 +1,78 @@
+"""Romanised Russian and Belarusian: detected, written back in Cyrillic, answered like Cyrillic."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.language import detect
+from bot.library import Library
+from bot.search.translit import romanisations, romanised, to_cyrillic
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("kto rukovodit federatsiey profsoyuzov", "ru"),
+        ("pochemu zakryli nezavisimye profsojuzy", "ru"),
+        ("shto zdarylasia z nezaleznymi prafsajuzami", "be"),
+        ("khto kiruje federacyjaj prafsajuzau", "be"),
+    ],
+)
+def test_romanised_russian_and_belarusian_are_told_apart(text: str, lang: str) -> None:
+    assert romanised(text) == lang
+    assert detect(text) == lang
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what did lukashenko do to the independent unions",
+        "pro-government union",
+        "belaruskali strike",
+        "Who chairs the FPB now?",
+        "Kozik",
+    ],
+)
+def test_english_and_bare_names_are_not_romanised(text: str) -> None:
+    assert romanised(text) is None
+    assert detect(text) in ("en", None)
+
+
+def test_latin_words_are_written_in_cyrillic() -> None:
+    assert to_cyrillic("pochemu zhaloba byla podana v MOT?", "ru") == (
+        "почему жалоба была подана в МОТ?"
+    )
+    assert to_cyrillic("kali jany stali prafsajuznikami", "be") == (
+        "калі яны сталі прафсаюзнікамі"
+    )
+    # Function words come out spelled right, whatever spelling was typed.
+    assert to_cyrillic("skolko", "ru") == to_cyrillic("skol'ko", "ru") == "сколько"
+
+
+def test_every_informal_spelling_of_a_word_is_generated() -> None:
+    assert {"chto", "shto"} <= romanisations("что") | romanisations("што")
+    assert {"kholodno", "holodno"} <= romanisations("холодно")
+
+
+@pytest.mark.parametrize(
+    ("cyrillic", "latin"),
+    [
+        (
+            "в каком году ЕС лишил Беларусь торговых преференций",
+            "v kakom godu ES lishil Belarus torgovyh preferentsiy",
+        ),
+        (
+            "у якім годзе Беларусь страціла гандлёвыя льготы ЕС",
+            "u jakim hodzie Bielarus stracila handlovyja lhoty ES",
+        ),
+    ],
+)
+async def test_a_romanised_question_reaches_the_fact_its_cyrillic_form_does(
+    library: Library, cyrillic: str, latin: str
+) -> None:
+    expected = await library.search(cyrillic)
+    found = await library.search(latin)
+    assert expected.answered and expected.best is not None
+    assert found.answered and found.best is not None
+    assert found.best.doc_id == expected.best.doc_id
+    assert detect(latin) == detect(cyrillic)
