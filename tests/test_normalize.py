@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.search.normalize import fold, terms
+from bot.search.index import Document, SearchIndex
+from bot.search.matcher import match
+from bot.search.normalize import fold, term, terms
 
 
 @pytest.mark.parametrize(
@@ -28,6 +30,46 @@ def test_spellings_meet(a: str, b: str) -> None:
     from rapidfuzz import fuzz
 
     assert fuzz.ratio(ta[0], tb[0]) >= 80, (ta, tb)
+
+
+@pytest.mark.parametrize(
+    "forms",
+    [
+        ("прафсаюзаў", "прафсаюзы", "прафсаюз"),  # genitive plural in -аў
+        ("экспертаў", "эксперты"),
+        ("кіраўнікоў", "кіраўнікі"),  # -оў
+        ("незалежных", "незалежныя", "незалежны"),  # adjective plural in -ыя
+        ("арганізацыяй", "арганізацыя", "арганізацыі", "арганізацыю"),
+        ("арыштаваў", "арыштаваць", "арыштавалі"),  # past in -ваў, infinitive in -ць
+        ("зрабіў", "зрабіць", "зрабілі"),
+        ("засталася", "застацца"),  # reflexive infinitive in -цца
+        ("годзе", "год"),  # д softened to дз
+    ],
+)
+def test_belarusian_forms_meet_exactly(forms: tuple[str, ...]) -> None:
+    assert len({term(form) for form in forms}) == 1, [term(form) for form in forms]
+
+
+@pytest.mark.parametrize("word", ["пицца", "открыю", "профсоюзов", "независимые", "годах"])
+def test_russian_words_keep_their_russian_stems(word: str) -> None:
+    import snowballstemmer
+
+    from bot.search.normalize import _russian_stem
+
+    assert _russian_stem(word) == snowballstemmer.stemmer("russian").stemWord(word)
+
+
+def test_belarusian_question_meets_keyword_in_another_form() -> None:
+    index = SearchIndex(
+        [
+            Document("liquidation", (("ліквідацыя незалежных прафсаюзаў", 1.0),)),
+            Document("other", (("незалежныя эксперты ААН", 1.0),)),
+        ]
+    )
+    result = match(index, "як ліквідавалі незалежныя прафсаюзы")
+    assert result.best is not None and result.best.doc_id == "liquidation"
+    # every word of the question is an exact hit: none is left to fuzzy matching
+    assert match(index, "незалежныя прафсаюзы").hits[0].coverage == 1.0
 
 
 @pytest.mark.parametrize(

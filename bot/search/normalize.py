@@ -2,9 +2,10 @@
 
 Every word goes through the same steps so that "Ганчарык", "Гончарика" and "Hancharyk" meet:
 Unicode compatibility folding and case folding, number forms (``No. 2``, ``#2``, ``№ 2``,
-``4,000``), stop-word removal, stemming (Snowball: Russian for Cyrillic, English for Latin), then
-transliteration to ASCII (anyascii) and a phonetic skeleton that merges the usual variants of
-Slavic romanisation (kh/h/g, ch/tsch, ya/ja/ia, y/i ...).
+``4,000``), stop-word removal, stemming (Snowball: Russian for Cyrillic, after Belarusian
+endings are rewritten as the Russian ones it knows; English for Latin), then transliteration
+to ASCII (anyascii) and a phonetic skeleton that merges the usual variants of Slavic
+romanisation (kh/h/g, ch/tsch, ya/ja/ia, y/i ...).
 """
 
 from __future__ import annotations
@@ -48,6 +49,40 @@ _SKELETON_RULES: tuple[tuple[str, str], ...] = (
 )
 _BELARUSIAN_TO_RUSSIAN = str.maketrans({"і": "и", "ў": "в", "’": "", "'": "", "ʼ": ""})
 
+# Belarusian endings the Russian stemmer does not know, as the Russian endings it strips, so
+# that the forms of a Belarusian word meet ("прафсаюзаў" and "прафсаюзы", "арыштаваў" and
+# "арыштаваць"). Each ending is one Russian does not write (a final "ў", "ць", "ацца", "ыя"),
+# so Russian words keep their stems and no language has to be guessed for a single word: a
+# Belarusian word is rewritten alike in the knowledge and in a question. Longest first.
+_BELARUSIAN_ENDINGS: tuple[tuple[str, str], ...] = (
+    ("ецца", "ется"),  # 3rd person reflexive: адбываецца ~ происходит
+    ("юцца", "ются"),
+    ("уцца", "утся"),
+    ("іцца", "ится"),
+    ("ацца", "аться"),  # reflexive infinitive: арганізоўвацца (not Russian "пицца")
+    ("яцца", "яться"),
+    ("ыцца", "ыться"),
+    ("ыямі", "иями"),
+    ("ыяй", "ией"),  # арганізацыяй ~ арганізацыя
+    ("ыях", "иях"),
+    ("ыям", "иям"),
+    ("ыя", "ия"),  # незалежныя, канвенцыя
+    ("ыі", "ии"),
+    ("цыю", "цию"),  # арганізацыю (not Russian "открыю")
+    ("іў", "ил"),  # past tense: зрабіў ~ зрабіць
+    ("ыў", "ыл"),
+    ("ваў", "вал"),  # past tense of the many -ваць verbs: кіраваў ~ кіраваць
+    ("аў", "ов"),  # genitive plural: прафсаюзаў ~ прафсаюз
+    ("яў", "ев"),
+    ("оў", "ов"),
+    ("еў", "ев"),
+    ("ць", "ть"),  # infinitive: выйграць
+)
+_BELARUSIAN_ENDING = re.compile(
+    "(" + "|".join(ending for ending, _ in _BELARUSIAN_ENDINGS) + r")$"
+)
+_RUSSIAN_ENDING_OF = dict(_BELARUSIAN_ENDINGS)
+
 _english = snowballstemmer.stemmer("english")
 _russian = snowballstemmer.stemmer("russian")
 
@@ -82,14 +117,20 @@ def term(word: str) -> str:
     """One folded word -> its index term: stem, transliterate, reduce to a skeleton."""
     if word.isdecimal():  # any script's digits ("୦", "٣") are the ASCII number
         return word if word.isascii() else "".join(str(unicodedata.decimal(c)) for c in word)
-    if _CYRILLIC.search(word):
-        word = _russian.stemWord(word.translate(_BELARUSIAN_TO_RUSSIAN))
-    else:
-        word = _english.stemWord(word)
+    word = _russian_stem(word) if _CYRILLIC.search(word) else _english.stemWord(word)
     latin = anyascii(word).lower()
     for old, new in _SKELETON_RULES:
         latin = latin.replace(old, new)
     return re.sub(r"(.)\1+", r"\1", latin)
+
+
+def _russian_stem(word: str) -> str:
+    """Stem a Cyrillic word, Russian or Belarusian, so both languages' forms of a word meet."""
+    if len(word) > 4:
+        word = _BELARUSIAN_ENDING.sub(lambda m: _RUSSIAN_ENDING_OF[m.group(1)], word)
+    stem: str = _russian.stemWord(word.translate(_BELARUSIAN_TO_RUSSIAN))
+    # Belarusian softens д to дз before a soft ending (год, годзе): a stem never ends in дз.
+    return stem[:-1] if stem.endswith("дз") and len(stem) >= 4 else stem
 
 
 def terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
