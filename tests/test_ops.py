@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
+from support.cli import free_port
 
 from bot.core import Core
 from bot.domain import ChatRef, Incoming, Platform
 from bot.ops import OpsServer
 from bot.store.db import Database
 from bot.store.repositories import Repository
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_health_ready_and_metrics(db: Database, core: Core) -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from support.cli import one_error_line, run_bot
+from support.cli import free_port, one_error_line, run_bot
 from support.postgres import PostgresServer, binaries_or_skip, running
 from test_alerts import eventually, make_event
 
@@ -33,12 +32,6 @@ from bot.store.url import PostgresUrl
 
 CHAT = ChatRef(platform=Platform.TELEGRAM, chat_id="42")
 PASSWORD = "s3cret-Pa55"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

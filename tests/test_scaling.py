@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -35,14 +34,12 @@ from support.curation import (
     SAVED,
     SOURCE_ID,
 )
-from support.environment import child_environment
-from support.process import run_to_end
+from support.process import SECRET, bot_env, run_to_end, webhook_processes
 from support.telegram_emulator import TelegramEmulator
 from test_alerts import (
     TOPIC,
     BotProcess,
     alert_counts,
-    database_setting,
     equals,
     eventually,
     make_event,
@@ -69,21 +66,6 @@ from bot.store.url import PostgresUrl
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-def bot_env(
-    emulator: TelegramEmulator, database: Path | PostgresUrl, **extra: str
-) -> dict[str, str]:
-    """The environment of a ``python -m bot run`` child process on ``database``."""
-    env = child_environment()
-    env.update(
-        BOT_TELEGRAM__TOKEN=emulator.token,
-        BOT_TELEGRAM__BASE_URL=emulator.base_url,
-        BOT_TELEGRAM__POLL_TIMEOUT="1",
-        BOT_DATABASE=database_setting(database),
-    )
-    env.update(extra)
-    return env
 
 
 def runs(task: asyncio.Task[Any], function: Callable[..., object]) -> bool:
@@ -194,57 +176,12 @@ async def test_a_second_poller_says_so_and_exits(
 
 # -- webhook behind a proxy --------------------------------------------------------------------
 
-SECRET = "s3cret-Token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def webhook_env(
-    emulator: TelegramEmulator, database: Path | PostgresUrl, port: int, **extra: str
-) -> dict[str, str]:
-    return bot_env(
-        emulator,
-        database,
-        BOT_TELEGRAM__WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
-        BOT_TELEGRAM__SECRET_TOKEN=SECRET,
-        BOT_TELEGRAM__PORT=str(port),
-        **extra,
-    )
-
-
-async def listening(port: int, timeout: float = 60.0) -> None:
-    """Wait until something accepts connections on ``port``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"nothing listens on port {port} after {timeout} s") from None
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-
 
 @pytest.mark.parametrize("backend", ["postgres"])
 async def test_two_webhook_processes_answer_an_update_once(
     emulator: TelegramEmulator, database: PostgresUrl, tmp_path: Path
 ) -> None:
-    ports = [free_port(), free_port()]
-    urls = [f"http://127.0.0.1:{port}/telegram" for port in ports]
-    async with (
-        BotProcess(emulator, webhook_env(emulator, database, ports[0]), tmp_path / "a.log") as a,
-        BotProcess(emulator, webhook_env(emulator, database, ports[1]), tmp_path / "b.log") as b,
-    ):
-        await asyncio.gather(a.spawn(), b.spawn())
-        await asyncio.gather(*(listening(port) for port in ports))
-
+    async with webhook_processes(emulator, database, tmp_path) as ([a, b], urls):
         update = emulator.send_message("article 33", queue=False)
         statuses = await asyncio.gather(*(emulator.post_webhook(u, update, SECRET) for u in urls))
         assert statuses == [200, 200]
@@ -277,19 +214,10 @@ async def test_two_webhook_processes_answer_an_update_once(
 async def test_a_fact_added_through_one_process_is_answered_by_another_within_a_second(
     emulator: TelegramEmulator, database: PostgresUrl, tmp_path: Path
 ) -> None:
-    ports = [free_port(), free_port()]
-    admin_url, other_url = (f"http://127.0.0.1:{port}/telegram" for port in ports)
     extra = {"BOT_ADMINS": f'["telegram:{ADMIN}"]', "BOT_QUESTIONS_PER_MINUTE": "1000"}
-    async with (
-        BotProcess(
-            emulator, webhook_env(emulator, database, ports[0], **extra), tmp_path / "a.log"
-        ) as admins_process,
-        BotProcess(
-            emulator, webhook_env(emulator, database, ports[1], **extra), tmp_path / "b.log"
-        ) as other,
-    ):
-        await asyncio.gather(admins_process.spawn(), other.spawn())
-        await asyncio.gather(*(listening(port) for port in ports))
+    async with webhook_processes(emulator, database, tmp_path, **extra) as (processes, urls):
+        admins_process, other = processes
+        admin_url, other_url = urls
 
         async def said(url: str, text: str, user: int) -> str:
             count = len(emulator.calls_to("sendMessage"))

@@ -23,11 +23,10 @@ import pytest
 from conftest import TELEGRAM_TOKEN
 from pydantic import SecretStr
 from support.postgres import binaries_or_skip, running
-from support.process import BotProcess
+from support.process import SECRET, webhook_processes
 from support.telegram_emulator import TelegramEmulator
 from test_alerts import eventually, query
 from test_flood import FakeClock
-from test_scaling import SECRET, free_port, listening, webhook_env
 
 from bot.app import build_flood, flood_key
 from bot.clock import Clock, SystemClock
@@ -74,19 +73,8 @@ async def test_a_sender_alternating_over_two_processes_gets_the_limit_once_in_al
 ) -> None:
     per_minute = 4  # a token comes back every 15 s: far longer than the exchange below
     flooder, other = 5001, 5002
-    ports = [free_port(), free_port()]
-    urls = [f"http://127.0.0.1:{port}/telegram" for port in ports]
     extra = {"BOT_QUESTIONS_PER_MINUTE": str(per_minute)}
-    async with (
-        BotProcess(
-            emulator, webhook_env(emulator, database, ports[0], **extra), tmp_path / "a.log"
-        ) as a,
-        BotProcess(
-            emulator, webhook_env(emulator, database, ports[1], **extra), tmp_path / "b.log"
-        ) as b,
-    ):
-        await asyncio.gather(a.spawn(), b.spawn())
-        await asyncio.gather(*(listening(port) for port in ports))
+    async with webhook_processes(emulator, database, tmp_path, **extra) as ([a, b], urls):
 
         def texts_to(chat: int) -> list[str]:
             return emulator.sent_texts(chat)

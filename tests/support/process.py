@@ -6,11 +6,15 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 from bot.config import REPO_ROOT
+from bot.store.url import PostgresUrl
+from support.cli import free_port
 from support.environment import child_environment
 from support.telegram_emulator import Call, TelegramEmulator
 
@@ -60,16 +64,19 @@ async def run_to_end(
     return proc.returncode, out.decode(), err.decode()
 
 
-def bot_env(emulator: TelegramEmulator, database: Path, **extra: str) -> dict[str, str]:
-    """The environment of a bot child process: ours only, none of the caller's BOT_ settings."""
+def bot_env(
+    emulator: TelegramEmulator, database: Path | PostgresUrl, **extra: str
+) -> dict[str, str]:
+    """The environment of a bot child process on ``database`` (a PostgreSQL URL with its
+    password): ours only, none of the caller's BOT_ settings."""
     env = child_environment()
     env.update(
         BOT_TELEGRAM__TOKEN=emulator.token,
         BOT_TELEGRAM__BASE_URL=emulator.base_url,
         BOT_TELEGRAM__POLL_TIMEOUT="1",
-        BOT_DATABASE=str(database),
-        **extra,
+        BOT_DATABASE=database.dsn if isinstance(database, PostgresUrl) else str(database),
     )
+    env.update(extra)
     return env
 
 
@@ -143,3 +150,59 @@ class BotProcess:
         tb: TracebackType | None,
     ) -> None:
         await self.kill()
+
+
+# -- several webhook processes behind one address ----------------------------------------------
+
+SECRET = "s3cret-Token"
+
+
+def webhook_env(
+    emulator: TelegramEmulator, database: Path | PostgresUrl, port: int, **extra: str
+) -> dict[str, str]:
+    """A child serving Telegram's webhook on ``port`` (as behind a reverse proxy)."""
+    return bot_env(
+        emulator,
+        database,
+        BOT_TELEGRAM__WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
+        BOT_TELEGRAM__SECRET_TOKEN=SECRET,
+        BOT_TELEGRAM__PORT=str(port),
+        **extra,
+    )
+
+
+async def listening(port: int, timeout: float = 60.0) -> None:
+    """Wait until something accepts connections on ``port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing listens on port {port} after {timeout} s") from None
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+
+
+@asynccontextmanager
+async def webhook_processes(
+    emulator: TelegramEmulator, database: Path | PostgresUrl, logs: Path, **extra: str
+) -> AsyncIterator[tuple[list[BotProcess], list[str]]]:
+    """Two ``python -m bot run`` children on one database, each serving the webhook on a port
+    of its own, started and listening: the processes and their webhook URLs. Both are killed
+    at the end."""
+    ports = [free_port(), free_port()]
+    async with (
+        BotProcess(
+            emulator, webhook_env(emulator, database, ports[0], **extra), logs / "a.log"
+        ) as a,
+        BotProcess(
+            emulator, webhook_env(emulator, database, ports[1], **extra), logs / "b.log"
+        ) as b,
+    ):
+        await asyncio.gather(a.spawn(), b.spawn())
+        await asyncio.gather(*(listening(port) for port in ports))
+        yield [a, b], [f"http://127.0.0.1:{port}/telegram" for port in ports]
