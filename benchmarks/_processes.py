@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import asyncpg
-from support.environment import child_environment
+from support.environment import child_environment, database_setting
 from support.process import BotProcess
 from support.telegram_emulator import TelegramEmulator
 
@@ -150,7 +150,7 @@ class Store:
     @property
     def setting(self) -> str:
         """The value of BOT_DATABASE (a URL with its password)."""
-        return self.location.dsn if isinstance(self.location, PostgresUrl) else str(self.location)
+        return database_setting(self.location)
 
 
 @contextlib.asynccontextmanager

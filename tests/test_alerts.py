@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 from conftest import BOT_NAME
 from conftest import TELEGRAM_TOKEN as TOKEN
-from support.environment import child_environment
+from support.environment import child_environment, database_setting
 from support.process import BotProcess, bot_env, run_to_end
 from support.telegram_emulator import BOT_ID, Call, TelegramEmulator
 
@@ -119,11 +119,6 @@ async def query(
     return await asyncio.to_thread(sql, path, statement, params)
 
 
-def database_setting(database: Path | PostgresUrl) -> str:
-    """The value of BOT_DATABASE for ``database`` (a URL with its password)."""
-    return database.dsn if isinstance(database, PostgresUrl) else str(database)
-
-
 async def outbox_status(path: Path | PostgresUrl, event_id: str) -> dict[int, str]:
     rows = await query(path, "SELECT chat_id, status FROM outbox WHERE event_id = ?", (event_id,))
     return {int(chat_id): str(status) for chat_id, status in rows}
@@ -184,9 +179,7 @@ async def fan_out_over(database: Path) -> None:
 
 async def run_cli(database: Path | PostgresUrl, *args: str) -> tuple[int, str, str]:
     """``python -m bot ARGS`` on ``database``: exit status, stdout, stderr."""
-    env = child_environment()
-    env["BOT_DATABASE"] = database_setting(database)
-    return await run_to_end(env, *args)
+    return await run_to_end(child_environment(BOT_DATABASE=database_setting(database)), *args)
 
 
 class LossyEmulator(TelegramEmulator):

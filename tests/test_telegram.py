@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import BOT_NAME
 from conftest import TELEGRAM_TOKEN as TOKEN
+from support.process import bot_env, spawn_run
 from support.telegram_emulator import TelegramEmulator
 
 from bot.alerts.ratelimit import ChatLimits, RateLimiter
 from bot.clock import SystemClock
-from bot.config import REPO_ROOT, Settings, TelegramSettings
+from bot.config import Settings, TelegramSettings
 from bot.core import Core
 from bot.domain import ChatRef, Paragraph, Platform, Reply
 from bot.knowledge.models import KnowledgeBase
@@ -257,24 +256,8 @@ async def test_webhook_checks_the_secret_token(
 async def test_run_subprocess_answers_end_to_end(
     emulator: TelegramEmulator, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "BOT_TELEGRAM__TOKEN": TOKEN,
-        "BOT_TELEGRAM__BASE_URL": emulator.base_url,
-        "BOT_TELEGRAM__POLL_TIMEOUT": "1",
-        "BOT_DATABASE": str(tmp_path / "run.sqlite3"),
-    }
-    env.pop("BOT_MATRIX__HOMESERVER", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    env = bot_env(emulator, tmp_path / "run.sqlite3")
+    proc = await spawn_run(env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         await emulator.wait_for("getUpdates", timeout=30)
         emulator.send_message("How many recommendations did the Commission of Inquiry make?")

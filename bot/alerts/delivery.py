@@ -81,10 +81,10 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        requeued = await self.repository.requeue_interrupted(list(self.transports))
+        platforms = list(self.transports)
+        requeued = await self.repository.requeue_interrupted(platforms)
         if requeued:
             logger.info("alerts.requeued", extra={"rows": requeued})
-        platforms = list(self.transports)
         # A pipeline rather than batches: a slow send (a timeout) holds one slot, not the queue.
         in_flight: set[asyncio.Task[None]] = set()
         store_down = False
@@ -151,8 +151,7 @@ class DeliveryWorker:
         counts = await self.repository.outbox_counts()
         if counts["pending"] or counts["sending"] or self.sent:
             logger.info("alerts.progress", extra=counts)
-        # Housekeeping rides along: delivered alerts and old declined-question counts expire,
-        # and shared flood buckets go once full again (a sender then is as good as new).
+        # Housekeeping rides along: delivered alerts and old declined-question counts expire.
         now = self.clock.now()
         await self.repository.purge_delivered(now - self.settings.delivered_retention_days * 86400)
         await self.repository.expire_declined(day_of(now - self.declined_retention_days * 86400))

@@ -15,7 +15,7 @@ from typing import IO, Any
 from bot.config import REPO_ROOT
 from bot.store.url import PostgresUrl
 from support.cli import free_port
-from support.environment import child_environment
+from support.environment import child_environment, database_setting
 from support.telegram_emulator import Call, TelegramEmulator
 
 Output = int | IO[Any]  # where a child's output goes: DEVNULL, PIPE, STDOUT or an open file
@@ -74,7 +74,7 @@ def bot_env(
         BOT_TELEGRAM__TOKEN=emulator.token,
         BOT_TELEGRAM__BASE_URL=emulator.base_url,
         BOT_TELEGRAM__POLL_TIMEOUT="1",
-        BOT_DATABASE=database.dsn if isinstance(database, PostgresUrl) else str(database),
+        BOT_DATABASE=database_setting(database),
     )
     env.update(extra)
     return env
