@@ -3,7 +3,9 @@
 Every candidate either retriever ranks near the top is described by a few features (its dense
 similarity and margin, its lexical score, coverage and margin, whether both retrievers put it
 first, the weight of question words it lacks, whether the question's type fits its answer). A
-logistic model turns them into the probability that the candidate is the right answer; the most
+logistic model over them and their pairwise products (so that, say, a high dense similarity
+counts for less when the question asks for a kind of thing the answer lacks) turns them into the
+probability that the candidate is the right answer; the most
 probable candidate is the answer when that probability clears the model's threshold, otherwise
 the question is declined and the candidates become suggestions.
 
@@ -58,11 +60,13 @@ _YEAR_OR_DATE = re.compile(
     r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|june|july|august|september|october|"
     r"november|december|январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|"
     r"декабр|студзен|лют|сакавік|красавік|травен|чэрвен|ліпен|жнівен|верасн|кастрычнік|"
-    r"лістапад|снежн)",
+    r"лістапад|снежн)|"
+    # A time stated relative to another: "a year later", "several months after the arrests".
+    r"\b(months?|years?)\s+(later|after)\b|\bспустя\b|\b(через|праз)\s+(\w+\s+)?(месяц|год|гад)",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|dozen|decade|once|"
+    r"\d+(?:[.,]\d+)?|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|dozen|decade|once|"
     r"один|два|три|четыре|пять|шесть|десят|дюжин|адзін|тры|чатыры|шэсць|дзесят|тузін|"
     r"раз)",
     re.IGNORECASE,
@@ -78,24 +82,152 @@ _DAY_OF_MONTH = re.compile(r"\b\d{1,2}(st|nd|rd|th)?\s+[^\W\d_]{3,}|[^\W\d_]{3,}
 _PERCENT_ASKED = re.compile(r"%|\b(percent|per cent|процент|працэнт|protsent)", re.IGNORECASE)
 _PERCENT_STATED = re.compile(r"%|\b(percent|per cent|процент|працэнт)", re.IGNORECASE)
 _PLEASE_BE = re.compile(r"\bкалі\s+ласка\b", re.IGNORECASE)  # "please", not "when"
+_YEAR = re.compile(r"1[89]\d\d|20\d\d")
+_NAME_ASKED = re.compile(
+    r"\bnames?\b|\b(как|як)\s+(его|её|ее|их|яго|яе|іх)?\s*(зовут|звали|завуць|звалі)\b|"
+    r"\b(имя|имена|имени|фамили\w*|імя|імёны|імёнаў|прозвішч\w*)\b|\bkak\s+(zovut|zvali)\b",
+    re.IGNORECASE,
+)
+# A capitalised word inside a sentence: a name, unless it is one of the titles, places and
+# months the knowledge writes with capitals.
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z]?[a-z]+)*\b")
+_NOT_PEOPLE = frozenset(
+    [
+        "Administration",
+        "Africa",
+        "American",
+        "Article",
+        "Body",
+        "Byelorussian",
+        "Belarus",
+        "Belarusian",
+        "Case",
+        "Commission",
+        "Committee",
+        "Confederation",
+        "Conference",
+        "Congress",
+        "Constitution",
+        "Convention",
+        "Conventions",
+        "Council",
+        "Court",
+        "Decree",
+        "Decrees",
+        "Democratic",
+        "Director",
+        "Director-General",
+        "Employment",
+        "Europe",
+        "European",
+        "Forced",
+        "Free",
+        "General",
+        "Generalised",
+        "Governing",
+        "Human",
+        "Independent",
+        "Inquiry",
+        "International",
+        "Labor",
+        "Labour",
+        "Ministry",
+        "Minsk",
+        "Gomel",
+        "Office",
+        "Organisation",
+        "Organization",
+        "Parliament",
+        "Polish",
+        "Preferences",
+        "Presidential",
+        "Prohibition",
+        "Prosecutor",
+        "Protection",
+        "Rapporteur",
+        "Republic",
+        "Rights",
+        "Russia",
+        "Russian",
+        "Scheme",
+        "Special",
+        "Supreme",
+        "Trade",
+        "Union",
+        "Unions",
+        "Wages",
+        "Western",
+        "No",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ]
+)
+
+
+def _found(pattern: re.Pattern[str], text: str) -> set[str]:
+    return {m.group(0).casefold() for m in pattern.finditer(text)}
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words that are not a sentence's first word and not a known title."""
+    out = set()
+    for m in _CAPITALISED.finditer(text):
+        before = text[: m.start()].rstrip()
+        if before and before[-1] not in '.!?:"“(' and m.group(0) not in _NOT_PEOPLE:
+            out.add(m.group(0).casefold())
+    return out
 
 
 def type_mismatch(question: str, answer: str) -> bool:
-    """The question asks for a kind of thing the answer does not state: a 'when' and no year
-    or month, a 'how many' and no number, a day and no day of a month, a share and no percent."""
+    """The question asks for a kind of thing the answer does not state, beyond what the
+    question itself says: a 'when' and no other year or month, a 'how many' and no other
+    number than a year, a day and no day of a month, a share and no percent, a name and no
+    name. ("How many people died in the 1995 strike" is not answered by "in 1995".)"""
     question = _PLEASE_BE.sub(" ", question)
     if _DAY.search(question) and not _DAY_OF_MONTH.search(answer):
         return True
     if _PERCENT_ASKED.search(question) and not _PERCENT_STATED.search(answer):
         return True
-    if _WHEN.search(question) and not _YEAR_OR_DATE.search(answer):
+    if _WHEN.search(question) and not _found(_YEAR_OR_DATE, answer) - _found(
+        _YEAR_OR_DATE, question
+    ):
         return True
-    return bool(_COUNT.search(question) and not _NUMBER.search(answer))
+    if _COUNT.search(question):
+        numbers = _found(_NUMBER, answer) - _found(_NUMBER, question)
+        if not any(not _YEAR.fullmatch(n) for n in numbers):
+            return True
+    if _NAME_ASKED.search(question) and re.search("[A-Za-z]", answer):
+        return not _names(answer) - set(re.findall(r"\w+", question.casefold()))
+    return False
+
+
+def expanded(features: tuple[float, ...]) -> tuple[float, ...]:
+    """The features followed by every product of two of them (squares included)."""
+    n = len(features)
+    return features + tuple(features[i] * features[j] for i in range(n) for j in range(i, n))
 
 
 @dataclass(frozen=True, slots=True)
 class DecisionModel:
-    """Logistic regression over standardised features, and the probability that answers."""
+    """Logistic regression over the standardised expanded features, and the probability that
+    answers."""
 
     weights: tuple[float, ...]
     bias: float
@@ -106,7 +238,9 @@ class DecisionModel:
     def probability(self, features: tuple[float, ...]) -> float:
         z = self.bias + sum(
             w * (x - m) / s
-            for w, x, m, s in zip(self.weights, features, self.mean, self.scale, strict=True)
+            for w, x, m, s in zip(
+                self.weights, expanded(features), self.mean, self.scale, strict=True
+            )
         )
         return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 

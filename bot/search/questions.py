@@ -19,7 +19,12 @@ from bot.library import FACT_PREFIX, QUOTE_PREFIX, Library
 QUESTIONS = REPO_ROOT / "tests" / "questions"
 DEV_SET = REPO_ROOT.parent / "shared" / "eval" / "dev_questions.yaml"
 # Fitting and tuning use these only; the held-out set is measured, never tuned on.
-TUNING_SETS = (DEV_SET, QUESTIONS / "regression.yaml", QUESTIONS / "independent.yaml")
+TUNING_SETS = (
+    DEV_SET,
+    QUESTIONS / "regression.yaml",
+    QUESTIONS / "independent.yaml",
+    QUESTIONS / "fresh.yaml",
+)
 HELD_OUT_SET = QUESTIONS / "heldout.yaml"
 
 
