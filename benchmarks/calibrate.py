@@ -68,6 +68,33 @@ def augmented(questions: list[Question]) -> list[Question]:
     return out
 
 
+# Declines made from answers: a word a right answer holds (often a name) with a request no entry
+# answers, so that the model learns that a rare word alone, surrounded by words no entry knows,
+# is not a match ("kozik net worth"). The matching tests use other requests.
+NEAR_MISS = {
+    "en": ("{w} favourite food", "{w} phone number", "{w} net worth", "{w} birthday"),
+    "ru": (
+        "{w} любимая еда",
+        "{w} номер телефона",
+        "{w} сколько зарабатывает",
+        "{w} день рождения",
+    ),
+    "be": ("{w} любімая ежа", "{w} нумар тэлефона", "{w} колькі зарабляе", "{w} дзень нараджэння"),
+}
+
+
+def near_misses(questions: list[Question]) -> list[tuple[int, Question]]:
+    """A decline per answer question with a marker that is a word; each with the index of the
+    question it comes from."""
+    out = []
+    for i, q in enumerate(questions):
+        word = next((m for m in q.markers if m.isalpha() and len(m) >= 4), None)
+        if word is not None:
+            text = NEAR_MISS[q.lang][i % len(NEAR_MISS[q.lang])].format(w=word)
+            out.append((i, replace(q, text=text, markers=(), origin=q.origin + "+near-miss")))
+    return out
+
+
 def romanised_copies(questions: list[Question]) -> list[tuple[int, Question]]:
     """Training copies of the Cyrillic questions typed in Latin letters, as people without a
     Cyrillic keyboard do: one informal spelling per letter and question, drawn at random; each
@@ -141,7 +168,9 @@ def fit(sets: list[Labelled], c: float) -> Fitted:
 
 def balanced_threshold(results: list[tuple[Question, bool, float]]) -> float:
     """The threshold whose worse rate, of answering and of declining, is best over ``results``
-    (the targets ask for both), the better sum breaking ties."""
+    (the targets ask for both), the better sum breaking ties. Only questions people wrote
+    count: the made-up copies teach the model, they are not what it will be asked."""
+    results = [r for r in results if "+" not in r[0].origin]
 
     def worse_then_sum(t: float) -> tuple[float, float]:
         answered, declined = rates(results, t)
@@ -182,6 +211,9 @@ def main() -> int:
     originals = list(questions)
     questions += augmented(originals)
     bases = [*range(len(originals)), *range(len(originals))]
+    for base, miss in near_misses(originals):
+        questions.append(miss)
+        bases.append(base)
     if args.latin:
         for base, copy in romanised_copies(originals):
             questions.append(copy)
@@ -201,11 +233,13 @@ def main() -> int:
     model = replace(model, threshold=balanced_threshold([(q, ok, p) for q, ok, p, _ in checked]))
     print(f"threshold from cross-validated probabilities: {model.threshold:.3f}")
     for origin in [None, *dict.fromkeys(q.origin for q in questions)]:
-        chosen = [r for r in checked if origin in (None, r[0].origin)]
+        chosen = [
+            r for r in checked if r[0].origin == origin or (not origin and "+" not in r[0].origin)
+        ]
         answers = [ok and p >= t for q, ok, p, t in chosen if q.markers]
         declines = [p < t for q, _, p, t in chosen if not q.markers]
         print(
-            f"  5-fold cross-validated {origin or 'all'}: "
+            f"  5-fold cross-validated {origin or 'all written'}: "
             f"answer-top1 {sum(answers) / max(len(answers), 1):.3f}, "
             f"decline {sum(declines) / max(len(declines), 1):.3f}"
         )

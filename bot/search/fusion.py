@@ -68,7 +68,7 @@ _YEAR_OR_DATE = re.compile(
 _NUMBER = re.compile(
     r"\d+(?:[.,]\d+)?|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|dozen|decade|once|"
     r"один|два|три|четыре|пять|шесть|десят|дюжин|адзін|тры|чатыры|шэсць|дзесят|тузін|"
-    r"раз)",
+    r"раз\b)",
     re.IGNORECASE,
 )
 
