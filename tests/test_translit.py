@@ -31,6 +31,8 @@ def test_romanised_russian_and_belarusian_are_told_apart(text: str, lang: str) -
         "belaruskali strike",
         "Who chairs the FPB now?",
         "Kozik",
+        "kozik net worth",  # "net" is нет too
+        "hey kozik",
     ],
 )
 def test_english_and_bare_names_are_not_romanised(text: str) -> None:

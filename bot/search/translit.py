@@ -26,6 +26,10 @@ from bot.search.stopwords import BELARUSIAN_WORDS, ENGLISH_WORDS, LATIN_FILLERS,
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _LATIN = re.compile(r"[a-z]")
+# Romanised Slavic function words that are English words too ("kozik net worth": not нет).
+_ENGLISH_TOO = frozenset(
+    "ad bit bits bo ego eye hey hi ion joy net pad pod tot toy use".split()  # noqa: SIM905
+)
 # Letter groups of romanised Slavic words that English words (almost) never have.
 _SLAVIC_SPELLING = re.compile(
     r"zh|kh|shch|sch(?!ool|em|ol)|tsk|yy|iy$|yj$|ij$|aya$|aja$|yaya|oye$|iya$|ija$|yu|"
@@ -100,7 +104,8 @@ def _spellings(lang: str) -> dict[str, str]:
 def _lexicons() -> tuple[frozenset[str], frozenset[str]]:
     """Romanised Russian and Belarusian function words, none that is also an English one."""
     russian = set(_spellings("ru")) | LATIN_FILLERS
-    return frozenset(russian - ENGLISH_WORDS), frozenset(set(_spellings("be")) - ENGLISH_WORDS)
+    english = ENGLISH_WORDS | _ENGLISH_TOO
+    return frozenset(russian - english), frozenset(set(_spellings("be")) - english)
 
 
 def romanised(text: str) -> str | None:
