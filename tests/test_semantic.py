@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from bot.knowledge.models import Fact, KnowledgeBase
 from bot.library import FACT_PREFIX, Library, knowledge_passages
 from bot.search.embedder import Vectors, load_embedder
-from bot.search.fusion import type_mismatch
+from bot.search.fusion import MODEL_FILE, load_model, type_mismatch
 from bot.search.matcher import MatchSettings
 from bot.search.vectors import PassageVectors, VectorCache
 
@@ -143,6 +144,16 @@ async def test_embedding_never_blocks_the_event_loop(library: Library) -> None:
     done.set()
     await task
     assert ticks > 1
+
+
+def test_a_decision_file_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
+    shipped = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    assert len(load_model().weights) == len(shipped["weights"])
+    # Weights fitted before the products were added: one per feature.
+    stale = tmp_path / "decision.json"
+    stale.write_text(json.dumps({**shipped, "weights": shipped["weights"][:16]}), "utf-8")
+    with pytest.raises(ValueError, match="weights, means and scales"):
+        load_model(stale)
 
 
 def test_question_type_must_fit_the_answer() -> None:

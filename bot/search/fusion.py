@@ -173,6 +173,9 @@ def load_model(path: Path = MODEL_FILE) -> DecisionModel:
     data = json.loads(path.read_text(encoding="utf-8"))
     if tuple(data["features"]) != FEATURES:
         raise ValueError(f"{path}: features {data['features']} are not {FEATURES}")
+    size = len(FEATURES) * (len(FEATURES) + 3) // 2  # the features, then their products
+    if not len(data["weights"]) == len(data["mean"]) == len(data["scale"]) == size:
+        raise ValueError(f"{path}: needs {size} weights, means and scales (features and products)")
     return DecisionModel(
         weights=tuple(data["weights"]),
         bias=float(data["bias"]),
