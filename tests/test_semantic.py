@@ -12,7 +12,7 @@ import pytest
 from bot.knowledge.models import Fact, KnowledgeBase
 from bot.library import FACT_PREFIX, Library, knowledge_passages
 from bot.search.embedder import Vectors, load_embedder
-from bot.search.fusion import MODEL_FILE, load_model, type_mismatch
+from bot.search.fusion import MODEL_FILE, asked, load_model, type_mismatch
 from bot.search.matcher import MatchSettings
 from bot.search.vectors import PassageVectors, VectorCache
 
@@ -157,25 +157,31 @@ def test_a_decision_file_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
 
 
 def test_question_type_must_fit_the_answer() -> None:
-    assert type_mismatch("when was he born", "He led the federation of trade unions.")
-    assert not type_mismatch("когда его избрали", "В 1994 году.")
-    assert type_mismatch("how many members today", "It was liquidated.")
-    assert not type_mismatch("колькі сяброў", "каля 4000 сяброў")
-    assert not type_mismatch("who is Kozik", "A deputy head of the administration.")
-    assert type_mismatch("какого числа это было", "В ноябре 2022 года.")
-    assert not type_mismatch("exact date of the decree", "Decree No. 2 of 26 January 1999")
-    assert type_mismatch("what % of the vote did he get", "He was elected in 1994.")
+    assert type_mismatch(asked("when was he born"), "He led the federation of trade unions.")
+    assert not type_mismatch(asked("когда его избрали"), "В 1994 году.")
+    assert type_mismatch(asked("how many members today"), "It was liquidated.")
+    assert not type_mismatch(asked("колькі сяброў"), "каля 4000 сяброў")
+    assert not type_mismatch(asked("who is Kozik"), "A deputy head of the administration.")
+    assert type_mismatch(asked("какого числа это было"), "В ноябре 2022 года.")
+    assert not type_mismatch(asked("exact date of the decree"), "Decree No. 2 of 26 January 1999")
+    assert type_mismatch(asked("what % of the vote did he get"), "He was elected in 1994.")
     # What the question already says is not an answer to it.
-    assert type_mismatch("how many people died in the 1995 strike", "In August 1995 they struck.")
-    assert not type_mismatch("how many members in 2019", "In 2019 it had 4,000 members.")
-    assert type_mismatch("when was it restored after 1995", "It was restored in 1995.")
-    assert not type_mismatch("калі ліквідавалі", "Праз некалькі месяцаў пасля арыштаў.")
-    assert type_mismatch("what was the leader's name", "The leaders of the REP union were jailed.")
     assert type_mismatch(
-        "как зовут докладчика", "The former Special Rapporteur on Belarus said so."
+        asked("how many people died in the 1995 strike"), "In August 1995 they struck."
     )
-    assert not type_mismatch("name of the FPB chair", "Its chair was Uladzimir Hancharyk.")
-    assert not type_mismatch("как зовут председателя", "Председатель ФПБ — Владимир Гончарик.")
+    assert not type_mismatch(asked("how many members in 2019"), "In 2019 it had 4,000 members.")
+    assert type_mismatch(asked("when was it restored after 1995"), "It was restored in 1995.")
+    assert not type_mismatch(asked("калі ліквідавалі"), "Праз некалькі месяцаў пасля арыштаў.")
+    assert type_mismatch(
+        asked("what was the leader's name"), "The leaders of the REP union were jailed."
+    )
+    assert type_mismatch(
+        asked("как зовут докладчика"), "The former Special Rapporteur on Belarus said so."
+    )
+    assert not type_mismatch(asked("name of the FPB chair"), "Its chair was Uladzimir Hancharyk.")
+    assert not type_mismatch(
+        asked("как зовут председателя"), "Председатель ФПБ — Владимир Гончарик."
+    )
 
 
 def test_shipped_vectors_cover_the_knowledge_so_a_fresh_install_embeds_nothing(

@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from bot.search.dense import DenseScores
@@ -104,41 +104,89 @@ _NOT_PEOPLE = frozenset(
 )
 
 
-def _found(pattern: re.Pattern[str], text: str) -> set[str]:
-    return {m.group(0).casefold() for m in pattern.finditer(text)}
+def _found(pattern: re.Pattern[str], text: str) -> frozenset[str]:
+    return frozenset(m.group(0).casefold() for m in pattern.finditer(text))
 
 
-def _names(text: str) -> set[str]:
+def _names(text: str) -> frozenset[str]:
     """Capitalised words that are not a sentence's first word and not a known title."""
     out = set()
     for m in _CAPITALISED.finditer(text):
         before = text[: m.start()].rstrip()
         if before and before[-1] not in '.!?:"“(' and m.group(0) not in _NOT_PEOPLE:
             out.add(m.group(0).casefold())
-    return out
+    return frozenset(out)
 
 
-def type_mismatch(question: str, answer: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What kind of thing a question asks for, and the dates, numbers and words it already
+    says (read once per question, then set against every candidate's answer)."""
+
+    day: bool
+    percent: bool
+    when: bool
+    count: bool
+    name: bool
+    dates: frozenset[str]
+    numbers: frozenset[str]
+    words: frozenset[str]
+
+
+def asked(question: str) -> Asked:
+    question = _PLEASE_BE.sub(" ", question)
+    return Asked(
+        day=bool(_DAY.search(question)),
+        percent=bool(_PERCENT_ASKED.search(question)),
+        when=bool(_WHEN.search(question)),
+        count=bool(_COUNT.search(question)),
+        name=bool(_NAME_ASKED.search(question)),
+        dates=_found(_YEAR_OR_DATE, question),
+        numbers=_found(_NUMBER, question),
+        words=frozenset(re.findall(r"\w+", question.casefold())),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Stated:
+    """What an answer states, by kind."""
+
+    day: bool
+    percent: bool
+    dates: frozenset[str]
+    numbers: frozenset[str]
+    latin: bool
+    names: frozenset[str]
+
+
+@lru_cache(maxsize=4096)
+def _stated(answer: str) -> _Stated:
+    # Cached: the same few answers are candidates for question after question.
+    return _Stated(
+        day=bool(_DAY_OF_MONTH.search(answer)),
+        percent=bool(_PERCENT_STATED.search(answer)),
+        dates=_found(_YEAR_OR_DATE, answer),
+        numbers=_found(_NUMBER, answer),
+        latin=bool(re.search("[A-Za-z]", answer)),
+        names=_names(answer),
+    )
+
+
+def type_mismatch(question: Asked, answer: str) -> bool:
     """The question asks for a kind of thing the answer does not state, beyond what the
     question itself says: a 'when' and no other year or month, a 'how many' and no other
     number than a year, a day and no day of a month, a share and no percent, a name and no
     name. ("How many people died in the 1995 strike" is not answered by "in 1995".)"""
-    question = _PLEASE_BE.sub(" ", question)
-    if _DAY.search(question) and not _DAY_OF_MONTH.search(answer):
+    stated = _stated(answer)
+    if question.day and not stated.day:
         return True
-    if _PERCENT_ASKED.search(question) and not _PERCENT_STATED.search(answer):
+    if question.percent and not stated.percent:
         return True
-    if _WHEN.search(question) and not _found(_YEAR_OR_DATE, answer) - _found(
-        _YEAR_OR_DATE, question
-    ):
+    if question.when and not stated.dates - question.dates:
         return True
-    if _COUNT.search(question):
-        numbers = _found(_NUMBER, answer) - _found(_NUMBER, question)
-        if not any(not _YEAR.fullmatch(n) for n in numbers):
-            return True
-    if _NAME_ASKED.search(question) and re.search("[A-Za-z]", answer):
-        return not _names(answer) - set(re.findall(r"\w+", question.casefold()))
-    return False
+    if question.count and all(_YEAR.fullmatch(n) for n in stated.numbers - question.numbers):
+        return True
+    return question.name and stated.latin and not stated.names - question.words
 
 
 def expanded(features: tuple[float, ...]) -> tuple[float, ...]:
@@ -219,6 +267,7 @@ def candidates(
     ranked_lexical = sorted((h.score for h in lexical.hits), reverse=True)
     lexical_best = lexical.hits[0].doc_id if lexical.hits else None
     dense_best = dense_top[0].doc_id if dense_top else None
+    question_asks = asked(question)
     out: list[Candidate] = []
     for doc_id in ids:
         similarity = similarities[doc_id]
@@ -241,7 +290,7 @@ def candidates(
             float(doc_id == lexical_best == dense_best),
             1.0 / (1 + ranked_dense.index(similarity)),
             1.0 / (1 + ranked_lexical.index(hit.score)) if doc_id in lexical_hits else 0.0,
-            float(type_mismatch(question, answer_text)),
+            float(type_mismatch(question_asks, answer_text)),
             float(not doc_id.startswith("fact:")),
         )
         out.append(Candidate(hit, features))
