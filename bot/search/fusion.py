@@ -10,7 +10,8 @@ probable candidate is the answer when that probability clears the model's thresh
 the question is declined and the candidates become suggestions.
 
 The coefficients are data (``decision.json``), refitted by ``benchmarks/calibrate.py`` on the
-development, regression and independent question sets, never on the held-out set.
+tuning sets (``TUNING_SETS``: development, regression, independent and fresh), never on the
+held-out set.
 """
 
 from __future__ import annotations
