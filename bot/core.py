@@ -19,6 +19,7 @@ from bot.language import detect
 from bot.library import QUOTE_PREFIX, Library
 from bot.metrics import QUESTIONS, REPLY_SECONDS
 from bot.search.normalize import words
+from bot.small_talk import SmallTalk, small_talk
 from bot.store.repositories import Repository
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, t
 from bot.waiting import WaitingQuestions
@@ -171,14 +172,23 @@ class Core:
         lang = lang or detect(question) or self.settings.default_language
         if not words(question):
             return text_reply(lang, "ask.empty")
+        talk = small_talk(question)
+        if talk is SmallTalk.THANKS:
+            return text_reply(lang, "smalltalk.thanks")
+        if talk is SmallTalk.FAREWELL:
+            return text_reply(lang, "smalltalk.farewell")
+        if talk is not None:  # a greeting, or "what can you do?": the introduction
+            return self.start(lang)
         reply = answers.answer(self.library, await self.library.search(question), lang)
         return answers.with_page_link(self.library, reply, self.settings.http.public_url)
 
     async def ask(self, question: str, lang: str, incoming: Incoming | None = None) -> Reply:
         with REPLY_SECONDS.time():
             reply = await self.answer(question, lang)
+        if reply.kind not in (ReplyKind.ANSWER, ReplyKind.DECLINE):
+            return reply  # small talk or an empty question: nothing to count
         QUESTIONS.labels("answered" if reply.answered else "declined").inc()
-        if self.repository is not None and words(question):
+        if self.repository is not None:
             declined = None if reply.answered else " ".join(words(question))
             await self.repository.count_question(self.clock.now(), reply.fact_id, declined)
             waiting = self.waiting

@@ -37,6 +37,16 @@ _BELARUSIAN_WORDS = frozenset(
         "таксама",
         "толькі",
         "вельмі",
+        # Greetings and thanks, which may be all a message says.
+        "дзякуй",
+        "дзякуем",
+        "вітаю",
+        "прывітанне",
+        "добры",
+        "дзень",
+        "вечар",
+        "бывай",
+        "пабачэння",
     ]
 )
 _RUSSIAN_WORDS = frozenset(
@@ -69,6 +79,12 @@ _RUSSIAN_WORDS = frozenset(
         "только",
         "очень",
         "в",
+        "спасибо",
+        "привет",
+        "здравствуйте",
+        "добрый",
+        "пока",
+        "свидания",
     ]
 )
 _RUSSIAN_LATIN = frozenset(

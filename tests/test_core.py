@@ -42,6 +42,55 @@ async def test_off_topic_declined_with_choices(core: Core) -> None:
         assert followed.kind is not ReplyKind.ERROR
 
 
+async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None:
+    replies = {
+        text: (await core.handle(incoming(text, sender=str(i))))[0]
+        for i, text in enumerate(
+            [
+                "hi",
+                "Hello!",
+                "thanks a lot 🙏",
+                "bye",
+                "what can you do?",
+                "привет",
+                "спасибо большое",
+                "Дзякуй!",
+                "добры дзень",
+                "kto ty",
+                "thanks!",
+            ]
+        )
+    }
+    assert {text: r.lang for text, r in replies.items()} == {
+        "hi": "en",
+        "Hello!": "en",
+        "thanks a lot 🙏": "en",
+        "bye": "en",
+        "what can you do?": "en",
+        "привет": "ru",
+        "спасибо большое": "ru",
+        "Дзякуй!": "be",
+        "добры дзень": "be",
+        "kto ty": "ru",
+        "thanks!": "en",
+    }
+    assert all(r.kind is ReplyKind.INFO for r in replies.values())
+    # A greeting or "what can you do" gets the introduction with the topics to browse.
+    for text in ("hi", "Hello!", "what can you do?", "привет", "добры дзень", "kto ty"):
+        assert replies[text].choices and "/help" in replies[text].plain_text()
+    assert "welcome" in replies["thanks a lot 🙏"].plain_text()
+    assert "Пожалуйста" in replies["спасибо большое"].plain_text()
+    assert "Калі ласка" in replies["Дзякуй!"].plain_text()
+    assert "Goodbye" in replies["bye"].plain_text()
+    # Nothing was counted as a question, so nothing is listed as unanswered.
+    assert core.repository is not None
+    assert await core.repository.question_days("2000-01-01") == []
+    assert await core.repository.unanswered("2000-01-01") == []
+    # A greeting with a question is a question.
+    [asked] = await core.handle(incoming("hi, who was appointed to head the FPB?", sender="99"))
+    assert asked.kind is ReplyKind.ANSWER and "Kozik" in asked.plain_text()
+
+
 async def test_language_follows_question_then_explicit_choice(core: Core) -> None:
     [ru] = await core.handle(incoming("сколько рекомендаций дала комиссия МОТ"))
     assert ru.lang == "ru" and "12" in ru.plain_text()

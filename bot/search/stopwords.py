@@ -86,7 +86,10 @@ FILLERS: frozenset[str] = frozenset(
 ENGLISH_WORDS: frozenset[str] = frozenset(_ENGLISH.split())
 RUSSIAN_WORDS: frozenset[str] = frozenset(_RUSSIAN.split())
 BELARUSIAN_WORDS: frozenset[str] = frozenset(_BELARUSIAN.split())
-LATIN_FILLERS: frozenset[str] = frozenset(w for w in FILLERS if w.isascii()) - ENGLISH_WORDS
+# English greetings and thanks are English words too: "hello" and "thanks" alone are not
+# romanised Russian, whatever else they share with "privet" and "spasibo".
+_ENGLISH_FILLERS = frozenset("hi hello hey please pls plz thanks thank thx".split())  # noqa: SIM905
+LATIN_FILLERS: frozenset[str] = frozenset(w for w in FILLERS if w.isascii()) - _ENGLISH_FILLERS
 
 STOPWORDS: frozenset[str] = (
     frozenset((_ENGLISH + _RUSSIAN + _BELARUSIAN + _RUSSIAN_LATIN).split()) | FILLERS

@@ -1,0 +1,204 @@
+"""Small talk: a message that only greets, thanks, says goodbye or asks what the bot is.
+
+People open a chat with "hi", end it with "thanks!" and ask "what can you do?". None of these is
+a question the knowledge answers, and a decline ("I don't have a sourced answer...") with
+unrelated suggestions is the wrong reply to them. A message is small talk only when every word
+belongs to it (in English, Russian or Belarusian, Cyrillic or romanised), so "hi, who is Kozik?"
+is still a question.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from bot.search.normalize import words
+
+
+class SmallTalk(StrEnum):
+    """What a message that is not a question does."""
+
+    GREETING = "greeting"
+    THANKS = "thanks"
+    FAREWELL = "farewell"
+    ABOUT = "about"  # "who are you?", "what can you do?"
+
+
+def _phrases(text: str) -> frozenset[str]:
+    return frozenset(" ".join(line.split()) for line in text.strip().splitlines() if line.strip())
+
+
+_GREETINGS = _phrases(
+    """
+    hi
+    hello
+    hey
+    hiya
+    howdy
+    greetings
+    good morning
+    good afternoon
+    good evening
+    good day
+    привет
+    приветствую
+    здравствуйте
+    здравствуй
+    здрасте
+    добрый день
+    добрый вечер
+    доброе утро
+    доброго дня
+    прывітанне
+    прывет
+    вітаю
+    добры дзень
+    добры вечар
+    добрай раніцы
+    privet
+    zdravstvuyte
+    zdravstvujte
+    dobryy den
+    dobryj den
+    dobriy den
+    pryvitannie
+    pryvitanne
+    vitaju
+    vitayu
+    """
+)
+_THANKS = _phrases(
+    """
+    thanks
+    thank you
+    thank u
+    thx
+    ty
+    cheers
+    many thanks
+    спасибо
+    спасиб
+    спс
+    благодарю
+    дзякуй
+    дзякуем
+    дзякую
+    spasibo
+    spasiba
+    dziakuj
+    dzyakuy
+    dzjakuj
+    """
+)
+_FAREWELLS = _phrases(
+    """
+    bye
+    goodbye
+    good bye
+    bye bye
+    see you
+    see you later
+    good night
+    пока
+    до свидания
+    всего доброго
+    спокойной ночи
+    бывай
+    бывайце
+    да пабачэння
+    да спаткання
+    дабранач
+    poka
+    do svidaniya
+    da pabachennia
+    """
+)
+_ABOUT = _phrases(
+    """
+    who are you
+    what are you
+    what is this
+    what is this bot
+    what bot is this
+    what can you do
+    what do you do
+    what do you know
+    what can i ask
+    what can i ask you
+    how does this work
+    how do you work
+    help
+    help me
+    кто ты
+    ты кто
+    кто вы
+    что ты такое
+    что ты умеешь
+    что ты можешь
+    что ты знаешь
+    что это за бот
+    что это
+    что можно спросить
+    помощь
+    помоги
+    хто ты
+    ты хто
+    хто вы
+    што ты ўмееш
+    што ты умееш
+    што ты можаш
+    што ты ведаеш
+    што гэта за бот
+    што гэта
+    што можна спытаць
+    дапамога
+    дапамажы
+    kto ty
+    chto ty umeesh
+    chto ty mozhesh
+    """
+)
+# Words that go with any of the above and change nothing: "thanks a lot", "hi there, bot!".
+_ALONG = frozenset(
+    """
+    a lot so much very much again all everyone there guys folks friend friends bot dear ok okay
+    oh well great nice cool good awesome perfect then and
+    большое огромное вам тебе всем бот ок хорошо понятно ясно отлично друзья и
+    вялікі вялікае вам табе усім ўсім бот добра зразумела выдатна сябры і
+    bolshoe vam
+    """.split()  # noqa: SIM905
+)
+_KINDS = (
+    (SmallTalk.ABOUT, _ABOUT),
+    (SmallTalk.THANKS, _THANKS),
+    (SmallTalk.FAREWELL, _FAREWELLS),
+    (SmallTalk.GREETING, _GREETINGS),
+)
+_LONGEST = max(len(p.split()) for _, phrases in _KINDS for p in phrases)
+_ANY_DIGIT = re.compile(r"\d")
+
+
+def small_talk(text: str) -> SmallTalk | None:
+    """What a message is if it is only small talk; None for anything that may be a question.
+
+    With several kinds in one message ("thanks, bye"), a request to know the bot wins, then
+    thanks, then goodbye: the reply to the more specific one covers the others.
+    """
+    if len(text) > 120 or _ANY_DIGIT.search(text):
+        return None
+    tokens = [w.replace("ё", "е") for w in words(text)]
+    found: set[SmallTalk] = set()
+    i = 0
+    while i < len(tokens):
+        for size in range(min(_LONGEST, len(tokens) - i), 0, -1):
+            phrase = " ".join(tokens[i : i + size])
+            kind = next((k for k, phrases in _KINDS if phrase in phrases), None)
+            if kind is not None:
+                found.add(kind)
+                i += size
+                break
+        else:
+            if tokens[i] not in _ALONG:
+                return None
+            i += 1
+    return next((k for k, _ in _KINDS if k in found), None)
