@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.small_talk import SmallTalk, small_talk
+
 
 class Role(StrEnum):
     """Who may run a command."""
@@ -111,8 +113,11 @@ FOLLOW_UPS = ("evidence", "notifyme")
 
 def resolve_follow_up(text: str, offered: Sequence[str]) -> str:
     """A bare ``/evidence`` or ``/notifyme`` (``!evidence`` on Matrix) is about the last reply,
-    which offered it as a choice; transports that remember the last choices resolve it here."""
+    which offered it as a choice; transports that remember the last choices resolve it here.
+    So is a message that only asks for the source ("source?", "откуда это?")."""
     command = parse(text)
+    if command is None and small_talk(text) is SmallTalk.SOURCE:
+        command = ParsedCommand("evidence", None, "")
     if command is None or command.name not in FOLLOW_UPS or command.args:
         return text
     return next((c for c in offered if c.startswith(f"/{command.name} ")), text)

@@ -177,6 +177,10 @@ class Core:
             return text_reply(lang, "smalltalk.thanks")
         if talk is SmallTalk.FAREWELL:
             return text_reply(lang, "smalltalk.farewell")
+        if talk is SmallTalk.ACKNOWLEDGEMENT:
+            return text_reply(lang, "smalltalk.more")
+        if talk is SmallTalk.SOURCE:  # transports that remember the last answer resolve it
+            return text_reply(lang, "evidence.pick")
         if talk is not None:  # a greeting, or "what can you do?": the introduction
             return self.start(lang)
         reply = answers.answer(self.library, await self.library.search(question), lang)

@@ -1,6 +1,6 @@
 """Small talk: a message that only greets, thanks, says goodbye or asks what the bot is.
 
-People open a chat with "hi", end it with "thanks!" and ask "what can you do?". None of these is
+People open a chat with "hi", end it with "thanks!" or "ok" and ask "what can you do?". None of these is
 a question the knowledge answers, and a decline ("I don't have a sourced answer...") with
 unrelated suggestions is the wrong reply to them. A message is small talk only when every word
 belongs to it (in English, Russian or Belarusian, Cyrillic or romanised), so "hi, who is Kozik?"
@@ -22,6 +22,8 @@ class SmallTalk(StrEnum):
     THANKS = "thanks"
     FAREWELL = "farewell"
     ABOUT = "about"  # "who are you?", "what can you do?"
+    ACKNOWLEDGEMENT = "acknowledgement"  # "ok", "got it", "понятно"
+    SOURCE = "source"  # "source?", "откуда это?": the evidence behind the last answer
 
 
 def _phrases(text: str) -> frozenset[str]:
@@ -158,21 +160,104 @@ _ABOUT = _phrases(
     chto ty mozhesh
     """
 )
+_ACKNOWLEDGEMENTS = _phrases(
+    """
+    ok
+    okay
+    k
+    kk
+    got it
+    i see
+    understood
+    alright
+    all right
+    fine
+    cool
+    great
+    nice
+    good
+    awesome
+    perfect
+    ок
+    окей
+    хорошо
+    понятно
+    ясно
+    отлично
+    ладно
+    добра
+    зразумела
+    ясна
+    выдатна
+    ponyatno
+    khorosho
+    horosho
+    yasno
+    """
+)
+_SOURCE_REQUESTS = _phrases(
+    """
+    source
+    sources
+    the source
+    your source
+    what source
+    which source
+    what is the source
+    what is your source
+    what are your sources
+    whats the source
+    whats your source
+    source please
+    proof
+    evidence
+    link
+    where is this from
+    where is that from
+    where did you get this
+    where did you get that
+    how do you know
+    says who
+    источник
+    источники
+    какой источник
+    где источник
+    откуда это
+    откуда информация
+    откуда вы это знаете
+    пруф
+    пруфы
+    доказательства
+    ссылка
+    крыніца
+    крыніцы
+    якая крыніца
+    адкуль гэта
+    адкуль інфармацыя
+    доказы
+    спасылка
+    istochnik
+    otkuda eto
+    krynica
+    """
+)
 # Words that go with any of the above and change nothing: "thanks a lot", "hi there, bot!".
 _ALONG = frozenset(
     """
-    a lot so much very much again all everyone there guys folks friend friends bot dear ok okay
-    oh well great nice cool good awesome perfect then and
-    большое огромное вам тебе всем бот ок хорошо понятно ясно отлично друзья и
-    вялікі вялікае вам табе усім ўсім бот добра зразумела выдатна сябры і
+    a lot so much very much again all everyone there guys folks friend friends bot dear oh well
+    then and
+    большое огромное вам тебе всем бот друзья и
+    вялікі вялікае вам табе усім ўсім бот сябры і
     bolshoe vam
     """.split()  # noqa: SIM905
 )
 _KINDS = (
+    (SmallTalk.SOURCE, _SOURCE_REQUESTS),
     (SmallTalk.ABOUT, _ABOUT),
     (SmallTalk.THANKS, _THANKS),
     (SmallTalk.FAREWELL, _FAREWELLS),
     (SmallTalk.GREETING, _GREETINGS),
+    (SmallTalk.ACKNOWLEDGEMENT, _ACKNOWLEDGEMENTS),
 )
 _LONGEST = max(len(p.split()) for _, phrases in _KINDS for p in phrases)
 _ANY_DIGIT = re.compile(r"\d")
@@ -181,8 +266,9 @@ _ANY_DIGIT = re.compile(r"\d")
 def small_talk(text: str) -> SmallTalk | None:
     """What a message is if it is only small talk; None for anything that may be a question.
 
-    With several kinds in one message ("thanks, bye"), a request to know the bot wins, then
-    thanks, then goodbye: the reply to the more specific one covers the others.
+    With several kinds in one message ("ok thanks, bye"), a request for the source wins, then
+    one to know the bot, thanks, goodbye, greeting and a bare "ok": the reply to the more
+    specific one covers the others.
     """
     if len(text) > 120 or _ANY_DIGIT.search(text):
         return None

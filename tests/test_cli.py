@@ -55,9 +55,10 @@ def test_ask_json_carries_the_verbatim_evidence_of_the_answer() -> None:
     assert declined["answered"] is False and declined["evidence"] is None
 
 
-def test_chat_shows_the_evidence_of_the_last_answer() -> None:
+@pytest.mark.parametrize("asked_for", ["/evidence", "where is this from?"])
+def test_chat_shows_the_evidence_of_the_last_answer(asked_for: str) -> None:
     proc = run_bot(
-        "chat", stdin="who was Lukashenko's main opponent in the 2001 election\n/evidence\n"
+        "chat", stdin=f"who was Lukashenko's main opponent in the 2001 election\n{asked_for}\n"
     )
     assert proc.returncode == 0, proc.stderr
     after = proc.stdout.split("The source's own words", 2)

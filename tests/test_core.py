@@ -58,6 +58,8 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
                 "добры дзень",
                 "kto ty",
                 "thanks!",
+                "ok",
+                "Понятно.",
             ]
         )
     }
@@ -73,6 +75,8 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
         "добры дзень": "be",
         "kto ty": "ru",
         "thanks!": "en",
+        "ok": "en",
+        "Понятно.": "ru",
     }
     assert all(r.kind is ReplyKind.INFO for r in replies.values())
     # A greeting or "what can you do" gets the introduction with the topics to browse.
@@ -82,10 +86,16 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
     assert "Пожалуйста" in replies["спасибо большое"].plain_text()
     assert "Калі ласка" in replies["Дзякуй!"].plain_text()
     assert "Goodbye" in replies["bye"].plain_text()
+    assert (
+        "/topics" in replies["ok"].plain_text() and "/topics" in replies["Понятно."].plain_text()
+    )
     # Nothing was counted as a question, so nothing is listed as unanswered.
     assert core.repository is not None
     assert await core.repository.question_days("2000-01-01") == []
     assert await core.repository.unanswered("2000-01-01") == []
+    # Asking for the source with nothing to show it for says how to get it.
+    [source] = await core.handle(incoming("source?", sender="98"))
+    assert "/evidence" in source.plain_text()
     # A greeting with a question is a question.
     [asked] = await core.handle(incoming("hi, who was appointed to head the FPB?", sender="99"))
     assert asked.kind is ReplyKind.ANSWER and "Kozik" in asked.plain_text()

@@ -637,7 +637,7 @@ async def test_a_room_that_refuses_the_bot_stops_nothing(
     assert owner.notices(muted, bot) == []
 
 
-async def test_an_answer_shows_its_evidence_by_number_or_bang_command(
+async def test_an_answer_shows_its_evidence_by_number_bang_command_or_asking(
     kb: KnowledgeBase,
     bot_settings: Settings,
     people: People,
@@ -657,9 +657,10 @@ async def test_an_answer_shows_its_evidence_by_number_or_bang_command(
         answered = await ask(human, room, bot, question)
         by_number = await ask(human, room, bot, "1")
         by_command = await ask(human, room, bot, "!evidence")
+        by_words = await ask(human, room, bot, "Адкуль гэта?")
 
     assert "1. 📄 Словы крыніцы" in answered.body
-    for shown in (by_number, by_command):
+    for shown in (by_number, by_command, by_words):
         assert "\n> " + fact.evidence.splitlines()[0] in "\n" + shown.body
         assert "Цытата прыведзена ў арыгінале" in shown.body
         assert "Крыніца:" in shown.body

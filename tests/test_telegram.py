@@ -422,3 +422,18 @@ async def test_an_answer_offers_its_evidence_quoted_in_the_original(bot: Running
     shown = await last_text(emu, count=2)
     assert "<blockquote>" in shown and "strike" in shown  # the English original, verbatim
     assert "Цитата приведена в оригинале" in shown and "Источник:" in shown
+
+
+async def test_asking_for_the_source_after_an_answer_shows_its_evidence(bot: Running) -> None:
+    emu = bot.emulator
+    emu.send_message("source?", user_id=2102)
+    assert "/evidence" in await last_text(emu)  # nothing answered yet: how to get it
+    emu.send_message("Когда была забастовка в минском метро?", user_id=2102, language_code="en")
+    await emu.wait_for("sendMessage", count=2)
+    emu.send_message("откуда это?", user_id=2102, language_code="en")
+    shown = await last_text(emu, count=3)
+    assert "<blockquote>" in shown and "strike" in shown
+    assert "Цитата приведена в оригинале" in shown  # in the language of the answer
+    # Another chat's answer is not this one's.
+    emu.send_message("source?", user_id=2103)
+    assert "<blockquote>" not in await last_text(emu, count=4)

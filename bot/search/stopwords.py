@@ -17,6 +17,7 @@ again ever still yet please tell explain know want like say said give show let s
 anything something someone somebody way kind sort about really actually exactly
 told get got gets getting make made makes go goes went take took taken put happen happened
 happens mean means meant called call know known thing things out up off ever eventually
+ok okay sorry btw hmm um
 """
 
 _RUSSIAN = """
@@ -27,6 +28,7 @@ _RUSSIAN = """
 есть будет будут может можно нужно надо скажи скажите расскажи расскажите объясни объясните
 пожалуйста ну ли чей чья чьё чьи сколько всё все весь вся свой своя свои своё который которая
 которые которое также тоже только очень
+ок окей вообще
 """
 
 _BELARUSIAN = """
@@ -41,6 +43,7 @@ _BELARUSIAN = """
 якога якому якім якой якую якіх якімі гэтага гэтаму гэтым гэтай гэтую гэтых таго тым тую тых
 каб бо нават яшчэ больш болей менш паводле наконт акрамя каля сярод дзеля сабе сябе імі
 свайго сваёй свайму сваім сваю сваіх наш наша нашы нашай нашага нам вам ды жа хіба ўжо
+ок окей увогуле ўвогуле
 """
 
 _RUSSIAN_LATIN = """
