@@ -27,7 +27,8 @@ class SmallTalk(StrEnum):
 
 
 def _phrases(text: str) -> frozenset[str]:
-    return frozenset(" ".join(line.split()) for line in text.strip().splitlines() if line.strip())
+    """One phrase a line, folded as ``words`` folds a message (ё is е)."""
+    return frozenset(" ".join(words(line)) for line in text.strip().splitlines() if line.strip())
 
 
 _GREETINGS = _phrases(
@@ -131,6 +132,13 @@ _ABOUT = _phrases(
     how do you work
     help
     help me
+    can you help
+    can you help me
+    could you help me
+    i need help
+    what can you tell me
+    what can you tell me about
+    what do you know about
     кто ты
     ты кто
     кто вы
@@ -143,6 +151,14 @@ _ABOUT = _phrases(
     что можно спросить
     помощь
     помоги
+    помогите
+    помогите мне
+    можете помочь
+    что вы умеете
+    что вы можете
+    что вы знаете
+    что вы можете рассказать
+    что ты можешь рассказать
     хто ты
     ты хто
     хто вы
@@ -155,6 +171,15 @@ _ABOUT = _phrases(
     што можна спытаць
     дапамога
     дапамажы
+    дапамажыце
+    дапамажыце мне
+    можаце дапамагчы
+    што вы ўмееце
+    што вы умееце
+    што вы можаце
+    што вы ведаеце
+    што вы можаце расказаць
+    што ты можаш расказаць
     kto ty
     chto ty umeesh
     chto ty mozhesh
@@ -241,23 +266,72 @@ _SOURCE_REQUESTS = _phrases(
     krynica
     """
 )
-# Words that go with any of the above and change nothing: "thanks a lot", "hi there, bot!".
-_ALONG = frozenset(
+# Words that go with any of the above and change nothing: "thanks a lot", "hi there, bot!",
+# "help me please".
+_ALONG = _phrases(
     """
-    a lot so much very much again all everyone there guys folks friend friends bot dear oh well
-    then and
-    большое огромное вам тебе всем бот друзья и
-    вялікі вялікае вам табе усім ўсім бот сябры і
-    bolshoe vam
-    """.split()  # noqa: SIM905
+    a
+    lot
+    so
+    much
+    very
+    again
+    all
+    everyone
+    there
+    guys
+    folks
+    friend
+    friends
+    bot
+    dear
+    oh
+    well
+    then
+    and
+    please
+    pls
+    plz
+    for everything
+    большое
+    огромное
+    вам
+    тебе
+    всем
+    бот
+    друзья
+    и
+    пожалуйста
+    все
+    за всё
+    за все
+    вялікі
+    вялікае
+    вам
+    табе
+    усім
+    ўсім
+    бот
+    сябры
+    і
+    калі ласка
+    усё
+    ўсё
+    за ўсё
+    bolshoe
+    vam
+    pozhaluysta
+    pozhalujsta
+    """
 )
-_KINDS = (
+_KINDS: tuple[tuple[SmallTalk | None, frozenset[str]], ...] = (
     (SmallTalk.SOURCE, _SOURCE_REQUESTS),
     (SmallTalk.ABOUT, _ABOUT),
     (SmallTalk.THANKS, _THANKS),
     (SmallTalk.FAREWELL, _FAREWELLS),
     (SmallTalk.GREETING, _GREETINGS),
     (SmallTalk.ACKNOWLEDGEMENT, _ACKNOWLEDGEMENTS),
+    (None, _ALONG),
 )
 _LONGEST = max(len(p.split()) for _, phrases in _KINDS for p in phrases)
 _ANY_DIGIT = re.compile(r"\d")
@@ -272,19 +346,17 @@ def small_talk(text: str) -> SmallTalk | None:
     """
     if len(text) > 120 or _ANY_DIGIT.search(text):
         return None
-    tokens = [w.replace("ё", "е") for w in words(text)]
-    found: set[SmallTalk] = set()
+    tokens = words(text)
+    found: set[SmallTalk | None] = set()
     i = 0
     while i < len(tokens):
         for size in range(min(_LONGEST, len(tokens) - i), 0, -1):
             phrase = " ".join(tokens[i : i + size])
-            kind = next((k for k, phrases in _KINDS if phrase in phrases), None)
-            if kind is not None:
-                found.add(kind)
+            kinds = [kind for kind, phrases in _KINDS if phrase in phrases]
+            if kinds:
+                found.add(kinds[0])
                 i += size
                 break
         else:
-            if tokens[i] not in _ALONG:
-                return None
-            i += 1
-    return next((k for k, _ in _KINDS if k in found), None)
+            return None  # a word that is no small talk: a question, perhaps
+    return next((kind for kind, _ in _KINDS if kind in found), None)

@@ -60,6 +60,8 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
                 "thanks!",
                 "ok",
                 "Понятно.",
+                "hello, can you help me?",
+                "дзякуй, усё зразумела",
             ]
         )
     }
@@ -77,14 +79,25 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
         "thanks!": "en",
         "ok": "en",
         "Понятно.": "ru",
+        "hello, can you help me?": "en",
+        "дзякуй, усё зразумела": "be",
     }
     assert all(r.kind is ReplyKind.INFO for r in replies.values())
     # A greeting or "what can you do" gets the introduction with the topics to browse.
-    for text in ("hi", "Hello!", "what can you do?", "привет", "добры дзень", "kto ty"):
+    for text in (
+        "hi",
+        "Hello!",
+        "what can you do?",
+        "привет",
+        "добры дзень",
+        "kto ty",
+        "hello, can you help me?",
+    ):
         assert replies[text].choices and "/help" in replies[text].plain_text()
     assert "welcome" in replies["thanks a lot 🙏"].plain_text()
     assert "Пожалуйста" in replies["спасибо большое"].plain_text()
     assert "Калі ласка" in replies["Дзякуй!"].plain_text()
+    assert "Калі ласка" in replies["дзякуй, усё зразумела"].plain_text()
     assert "Goodbye" in replies["bye"].plain_text()
     assert (
         "/topics" in replies["ok"].plain_text() and "/topics" in replies["Понятно."].plain_text()
