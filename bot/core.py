@@ -181,6 +181,8 @@ class Core:
             return text_reply(lang, "smalltalk.more")
         if talk is SmallTalk.SOURCE:  # transports that remember the last answer resolve it
             return text_reply(lang, "evidence.pick")
+        if talk is SmallTalk.NEWS:
+            return self.latest_events(lang)
         if talk is not None:  # a greeting, or "what can you do?": the introduction
             return self.start(lang)
         reply = answers.answer(self.library, await self.library.search(question), lang)
@@ -339,6 +341,14 @@ class Core:
             )
         return info(
             lang, *paragraphs, choices=self._pager(lang, "/timeline", page, pages), replace=True
+        )
+
+    def latest_events(self, lang: str) -> Reply:
+        """The last page of the timeline (the newest events), and how to get new ones."""
+        newest = self.timeline(lang, 10**6)
+        note = Paragraph(text=t(lang, "smalltalk.news"), style=Style.NOTE)
+        return newest.model_copy(
+            update={"paragraphs": (*newest.paragraphs, note), "replace": False}
         )
 
     @staticmethod

@@ -1,6 +1,7 @@
 """Small talk: a message that only greets, thanks, says goodbye or asks what the bot is.
 
-People open a chat with "hi", end it with "thanks!" or "ok" and ask "what can you do?". None of these is
+People open a chat with "hi", end it with "thanks!" or "ok" and ask "what can you do?" or
+"what's new?". None of these is
 a question the knowledge answers, and a decline ("I don't have a sourced answer...") with
 unrelated suggestions is the wrong reply to them. A message is small talk only when every word
 belongs to it (in English, Russian or Belarusian, Cyrillic or romanised), so "hi, who is Kozik?"
@@ -24,6 +25,7 @@ class SmallTalk(StrEnum):
     ABOUT = "about"  # "who are you?", "what can you do?"
     ACKNOWLEDGEMENT = "acknowledgement"  # "ok", "got it", "понятно"
     SOURCE = "source"  # "source?", "откуда это?": the evidence behind the last answer
+    NEWS = "news"  # "what's new?", "что нового?": the latest events
 
 
 def _phrases(text: str) -> frozenset[str]:
@@ -68,6 +70,50 @@ _GREETINGS = _phrases(
     pryvitanne
     vitaju
     vitayu
+    how are you
+    how are you doing
+    how r u
+    how is it going
+    how s it going
+    как дела
+    как ты
+    как вы
+    как поживаете
+    как жизнь
+    як справы
+    як ты
+    як вы
+    як маецеся
+    kak dela
+    yak spravy
+    """
+)
+_NEWS = _phrases(
+    """
+    what s new
+    whats new
+    what is new
+    anything new
+    any news
+    news
+    latest news
+    the latest
+    what s the latest
+    what is the latest
+    latest events
+    recent events
+    что нового
+    какие новости
+    новости
+    есть новости
+    последние новости
+    што новага
+    якія навіны
+    навіны
+    ёсць навіны
+    апошнія навіны
+    chto novogo
+    kakie novosti
     """
 )
 _THANKS = _phrases(
@@ -326,6 +372,7 @@ _ALONG = _phrases(
 )
 _KINDS: tuple[tuple[SmallTalk | None, frozenset[str]], ...] = (
     (SmallTalk.SOURCE, _SOURCE_REQUESTS),
+    (SmallTalk.NEWS, _NEWS),
     (SmallTalk.ABOUT, _ABOUT),
     (SmallTalk.THANKS, _THANKS),
     (SmallTalk.FAREWELL, _FAREWELLS),
@@ -341,8 +388,8 @@ def small_talk(text: str) -> SmallTalk | None:
     """What a message is if it is only small talk; None for anything that may be a question.
 
     With several kinds in one message ("ok thanks, bye"), a request for the source wins, then
-    one to know the bot, thanks, goodbye, greeting and a bare "ok": the reply to the more
-    specific one covers the others.
+    one for news, one to know the bot, thanks, goodbye, greeting and a bare "ok": the reply to
+    the more specific one covers the others.
     """
     if len(text) > 120 or _ANY_DIGIT.search(text):
         return None

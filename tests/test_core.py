@@ -62,6 +62,8 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
                 "Понятно.",
                 "hello, can you help me?",
                 "дзякуй, усё зразумела",
+                "как дела?",
+                "What's new?",
             ]
         )
     }
@@ -81,6 +83,8 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
         "Понятно.": "ru",
         "hello, can you help me?": "en",
         "дзякуй, усё зразумела": "be",
+        "как дела?": "ru",
+        "What's new?": "en",
     }
     assert all(r.kind is ReplyKind.INFO for r in replies.values())
     # A greeting or "what can you do" gets the introduction with the topics to browse.
@@ -92,12 +96,16 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
         "добры дзень",
         "kto ty",
         "hello, can you help me?",
+        "как дела?",
     ):
         assert replies[text].choices and "/help" in replies[text].plain_text()
     assert "welcome" in replies["thanks a lot 🙏"].plain_text()
     assert "Пожалуйста" in replies["спасибо большое"].plain_text()
     assert "Калі ласка" in replies["Дзякуй!"].plain_text()
     assert "Калі ласка" in replies["дзякуй, усё зразумела"].plain_text()
+    newest = max(core.library.timeline(), key=lambda event: event.date)
+    assert newest.title.en in replies["What's new?"].plain_text()
+    assert "/subscribe" in replies["What's new?"].plain_text()
     assert "Goodbye" in replies["bye"].plain_text()
     assert (
         "/topics" in replies["ok"].plain_text() and "/topics" in replies["Понятно."].plain_text()
