@@ -1,11 +1,12 @@
-"""Small talk: a message that only greets, thanks, says goodbye or asks what the bot is.
+"""Small talk: a message that only greets, thanks, says "ok" or goodbye, asks what the bot is,
+for the source of the last answer or for news.
 
-People open a chat with "hi", end it with "thanks!" or "ok" and ask "what can you do?" or
-"what's new?". None of these is
-a question the knowledge answers, and a decline ("I don't have a sourced answer...") with
-unrelated suggestions is the wrong reply to them. A message is small talk only when every word
-belongs to it (in English, Russian or Belarusian, Cyrillic or romanised), so "hi, who is Kozik?"
-is still a question.
+People open a chat with "hi", end it with "thanks!" or "ok" and ask "what can you do?",
+"source?" or "what's new?". None of these is a question the knowledge answers, and a decline
+("I don't have a sourced answer...") with unrelated suggestions, or a fact that happens to share
+a word ("как дела?" and ILO case No. 2090), is the wrong reply to them. A message is small talk
+only when every word belongs to it (in English, Russian or Belarusian, Cyrillic or romanised),
+so "hi, who is Kozik?" is still a question.
 """
 
 from __future__ import annotations
