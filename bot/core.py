@@ -30,6 +30,13 @@ TIMELINE_PAGE = 8
 TOPIC_PAGE = 12
 QUOTE_PAGE = 8
 CORRECTIONS = "corrections"  # the /toggle that turns correction notices off and on
+SMALL_TALK_TEXTS = {
+    SmallTalk.THANKS: "smalltalk.thanks",
+    SmallTalk.FAREWELL: "smalltalk.farewell",
+    SmallTalk.ACKNOWLEDGEMENT: "smalltalk.more",
+    # "source?" with no answer remembered (transports that remember one resolve it first)
+    SmallTalk.SOURCE: "evidence.pick",
+}
 
 
 def info(
@@ -173,14 +180,8 @@ class Core:
         if not words(question):
             return text_reply(lang, "ask.empty")
         talk = small_talk(question)
-        if talk is SmallTalk.THANKS:
-            return text_reply(lang, "smalltalk.thanks")
-        if talk is SmallTalk.FAREWELL:
-            return text_reply(lang, "smalltalk.farewell")
-        if talk is SmallTalk.ACKNOWLEDGEMENT:
-            return text_reply(lang, "smalltalk.more")
-        if talk is SmallTalk.SOURCE:  # transports that remember the last answer resolve it
-            return text_reply(lang, "evidence.pick")
+        if talk in SMALL_TALK_TEXTS:
+            return text_reply(lang, SMALL_TALK_TEXTS[talk])
         if talk is SmallTalk.NEWS:
             return self.latest_events(lang)
         if talk is not None:  # a greeting, or "what can you do?": the introduction

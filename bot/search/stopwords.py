@@ -55,44 +55,35 @@ takoe takoy takoi takaya takie taki takaja takija heta hety jaki jakija kolki ch
 
 
 # Greetings and politeness: stop words, and the dense model is given the question without them.
-FILLERS: frozenset[str] = frozenset(
-    [
-        "hi",
-        "hello",
-        "hey",
-        "please",
-        "pls",
-        "plz",
-        "thanks",
-        "thank",
-        "thx",
-        "привет",
-        "здравствуйте",
-        "пожалуйста",
-        "спасибо",
-        "подскажи",
-        "подскажите",
-        "прывітанне",
-        "вітаю",
-        "дзякуй",
-        "падкажы",
-        "падкажыце",
-        "privet",
-        "pozhaluysta",
-        "pozhalujsta",
-        "spasibo",
-        "podskazhi",
-        "podskazhite",
-    ]
+# The English ones apart: "hello" and "thanks" alone are English, not romanised Russian.
+_ENGLISH_FILLERS = frozenset("hi hello hey please pls plz thanks thank thx".split())  # noqa: SIM905
+# Romanised Russian ones, which tell a Latin-script question is Russian ("privet, kto ...").
+LATIN_FILLERS: frozenset[str] = frozenset(
+    "privet pozhaluysta pozhalujsta spasibo podskazhi podskazhite".split()  # noqa: SIM905
+)
+FILLERS: frozenset[str] = (
+    _ENGLISH_FILLERS
+    | LATIN_FILLERS
+    | frozenset(
+        [
+            "привет",
+            "здравствуйте",
+            "пожалуйста",
+            "спасибо",
+            "подскажи",
+            "подскажите",
+            "прывітанне",
+            "вітаю",
+            "дзякуй",
+            "падкажы",
+            "падкажыце",
+        ]
+    )
 )
 
 ENGLISH_WORDS: frozenset[str] = frozenset(_ENGLISH.split())
 RUSSIAN_WORDS: frozenset[str] = frozenset(_RUSSIAN.split())
 BELARUSIAN_WORDS: frozenset[str] = frozenset(_BELARUSIAN.split())
-# English greetings and thanks are English words too: "hello" and "thanks" alone are not
-# romanised Russian, whatever else they share with "privet" and "spasibo".
-_ENGLISH_FILLERS = frozenset("hi hello hey please pls plz thanks thank thx".split())  # noqa: SIM905
-LATIN_FILLERS: frozenset[str] = frozenset(w for w in FILLERS if w.isascii()) - _ENGLISH_FILLERS
 
 STOPWORDS: frozenset[str] = (
     frozenset((_ENGLISH + _RUSSIAN + _BELARUSIAN + _RUSSIAN_LATIN).split()) | FILLERS
