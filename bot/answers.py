@@ -251,6 +251,21 @@ def decline(library: Library, result: MatchResult, lang: str) -> Reply:
     )
 
 
+def personal_advice(library: Library, result: MatchResult, lang: str) -> Reply:
+    """No advice on a person's own situation, a word of caution, and the close facts if any.
+    An INFO reply: not a question the knowledge lacks, so nothing of it is counted or kept."""
+    choices = suggestion_choices(library, result, lang)
+    paragraphs = [Paragraph(text=t(lang, "advice.personal"))]
+    if choices:
+        paragraphs.append(Paragraph(text=t(lang, "decline.suggest")))
+    return Reply(
+        paragraphs=tuple(paragraphs),
+        choices=tuple(choices),
+        lang=lang,
+        suggestions=tuple(c.label for c in choices),
+    )
+
+
 def answer(library: Library, result: MatchResult, lang: str) -> Reply:
     """The reply to a free-text question."""
     best = result.best

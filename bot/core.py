@@ -8,6 +8,7 @@ from collections.abc import Callable
 from bot import answers
 from bot.admin.curation import Curation
 from bot.admin.roles import is_admin
+from bot.advice import asks_for_advice
 from bot.answers import text_reply
 from bot.clock import Clock, SystemClock
 from bot.commands import ADMIN_HELP, BY_NAME, COMMANDS, ParsedCommand, Role, parse
@@ -186,7 +187,10 @@ class Core:
             return self.latest_events(lang)
         if talk is not None:  # a greeting, or "what can you do?": the introduction
             return self.start(lang)
-        reply = answers.answer(self.library, await self.library.search(question), lang)
+        result = await self.library.search(question)
+        if asks_for_advice(question):
+            return answers.personal_advice(self.library, result, lang)
+        reply = answers.answer(self.library, result, lang)
         return answers.with_page_link(self.library, reply, self.settings.http.public_url)
 
     async def ask(self, question: str, lang: str, incoming: Incoming | None = None) -> Reply:

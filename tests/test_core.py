@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bot.core import Core
 from bot.domain import ChatRef, Incoming, Platform, Reply, ReplyKind
 from bot.library import Library
+from bot.texts import t
 
 
 def incoming(text: str, sender: str = "7", hint: str | None = None) -> Incoming:
@@ -120,6 +121,33 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
     # A greeting with a question is a question.
     [asked] = await core.handle(incoming("hi, who was appointed to head the FPB?", sender="99"))
     assert asked.kind is ReplyKind.ANSWER and "Kozik" in asked.plain_text()
+
+
+async def test_a_request_for_personal_advice_is_not_answered_with_a_fact(core: Core) -> None:
+    asked = {
+        "I was fired for joining a union, what should I do?": "en",
+        "Меня уволили за профсоюз, что мне делать?": "ru",
+        "Мяне затрымалі пасля забастоўкі, куды мне звярнуцца?": "be",
+        "menya uvolili, chto delat?": "ru",
+    }
+    for n, (text, lang) in enumerate(asked.items()):
+        [reply] = await core.handle(incoming(text, sender=f"advice-{n}"))
+        assert reply.kind is ReplyKind.INFO and reply.lang == lang, text
+        assert reply.fact_id is None and reply.evidence is None, text
+        assert all(not c.command.startswith("/evidence") for c in reply.choices), text
+        [caution] = reply.paragraphs[:1]
+        assert caution.text == t(lang, "advice.personal"), text
+    # Nobody's story is kept or counted, not even anonymously among the unanswered questions.
+    assert core.repository is not None
+    assert await core.repository.question_days("2000-01-01") == []
+    assert await core.repository.unanswered("2000-01-01") == []
+    # The same words about other people, or about what institutions should do, are questions.
+    for question, fact_word in (
+        ("Which union leaders were arrested in 2022?", "2022"),
+        ("What can the ILO do under Article 33?", "33"),
+    ):
+        [reply] = await core.handle(incoming(question, sender="advice-q"))
+        assert reply.kind is ReplyKind.ANSWER and fact_word in reply.plain_text(), question
 
 
 async def test_language_follows_question_then_explicit_choice(core: Core) -> None:

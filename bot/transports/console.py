@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.commands import resolve_follow_up
 from bot.core import Core
-from bot.domain import ChatRef, Choice, Incoming, Platform, Reply
+from bot.domain import ChatRef, Incoming, Platform, Reply
 from bot.texts import t
+from bot.transports.follow_ups import LastOffers
 
 PROMPT = "> "
 
@@ -27,7 +27,7 @@ class ConsoleTransport:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.chat = ChatRef(platform=Platform.CONSOLE, chat_id="local")
-        self._choices: tuple[Choice, ...] = ()
+        self._offers = LastOffers(max_chats=1)
         self._lang = core.settings.default_language
 
     def _write(self, text: str) -> None:
@@ -35,7 +35,7 @@ class ConsoleTransport:
         self.stdout.flush()
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
-        self._choices = reply.choices
+        self._offers.remember(chat.chat_id, reply)
         self._lang = reply.lang or self._lang
         self._write(reply.plain_text(numbered_choices=True) + "\n\n")
         for attachment in reply.attachments:
@@ -49,11 +49,8 @@ class ConsoleTransport:
     def resolve(self, line: str) -> str | None:
         """A bare number picks one of the last numbered choices; any other number is no
         question (None), so "2" never answers about Decree No. 2."""
-        if not line.isdigit():
-            return resolve_follow_up(line, [c.command for c in self._choices])
-        if 0 < int(line) <= len(self._choices):
-            return self._choices[int(line) - 1].command
-        return None
+        picked = self._offers.resolve(self.chat.chat_id, line, by_number=True).text
+        return None if picked.isdigit() else picked
 
     async def run(self) -> None:
         lang = self.core.settings.default_language

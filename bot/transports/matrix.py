@@ -30,7 +30,7 @@ from nio import (
 )
 from nio.crypto import ENCRYPTION_ENABLED
 
-from bot.commands import BY_NAME, parse, resolve_follow_up
+from bot.commands import BY_NAME, parse
 from bot.config import MatrixSettings
 from bot.core import Core
 from bot.domain import ChatRef, Incoming, Platform, Reply
@@ -38,6 +38,7 @@ from bot.errors import ConfigError, DeliveryDeferred, RecipientGone
 from bot.logs import pseudonym
 from bot.store.repositories import Repository
 from bot.texts import t
+from bot.transports.follow_ups import LastOffers
 from bot.transports.html import reply_html
 
 logger = logging.getLogger(__name__)
@@ -97,8 +98,7 @@ class MatrixTransport:
             store_path=str(store_dir) if self.encrypted else "",
             config=config,
         )
-        # Per room: the language and the commands of the last reply that offered choices.
-        self._choices: dict[str, tuple[str, list[str]]] = {}
+        self._offers = LastOffers()
         self._joined_at: dict[str, int] = {}
         self._sent_events: dict[str, str] = {}
         self._synced = False
@@ -322,13 +322,8 @@ class MatrixTransport:
         text = self._addressed_text(room, event)
         if text is None:
             return
-        offered_in, choices = self._choices.get(room.room_id, (None, []))
-        picked = text
-        if text.isdigit() and 0 < int(text) <= len(choices):
-            picked = choices[int(text) - 1]
-        picked = resolve_follow_up(picked, choices)
-        # A picked choice answers in the language of the reply that offered it.
-        hint, text = (offered_in if picked != text else None), picked
+        follow_up = self._offers.resolve(room.room_id, text, by_number=True)
+        text = follow_up.text
         command = parse(text)
         spec = BY_NAME.get(command.name) if command else None
         is_admin = False
@@ -340,7 +335,7 @@ class MatrixTransport:
             text=text,
             is_private=self._is_direct(room),
             is_chat_admin=is_admin,
-            language_hint=hint,
+            language_hint=follow_up.language,
         )
         for n, reply in enumerate(await self.core.handle(incoming)):
             await self._reply(room.room_id, reply, event.event_id, n)
@@ -392,8 +387,7 @@ class MatrixTransport:
             self._sent_events[response.event_id] = room_id
             if len(self._sent_events) > 10_000:
                 self._sent_events.pop(next(iter(self._sent_events)))
-        if reply.choices:
-            self._choices[room_id] = (reply.lang, [c.command for c in reply.choices])
+        self._offers.remember(room_id, reply)
         for attachment in reply.attachments:
             upload, _ = await self.client.upload(
                 io.BytesIO(attachment.content),

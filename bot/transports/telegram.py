@@ -49,7 +49,7 @@ from telegram.ext import (
 
 from bot import answers
 from bot.alerts.ratelimit import RateLimiter
-from bot.commands import BY_NAME, COMMANDS, parse, resolve_follow_up
+from bot.commands import BY_NAME, COMMANDS, parse
 from bot.config import TelegramSettings
 from bot.core import Core
 from bot.domain import ChatRef, Choice, Incoming, Platform, Reply
@@ -59,6 +59,7 @@ from bot.language import detect
 from bot.library import FACT_PREFIX
 from bot.logs import pseudonym
 from bot.texts import LANGUAGES, t
+from bot.transports.follow_ups import LastOffers
 from bot.transports.html import reply_html, split_message
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,6 @@ ADMIN_CACHE_SECONDS = 60.0
 MAX_RECONNECT_DELAY = 60.0
 INLINE_FLOOD_FACTOR = 3
 ADMIN_CACHE_SIZE = 10_000
-FOLLOW_UP_CHATS = 10_000
 
 MESSAGE_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
@@ -131,9 +131,7 @@ class TelegramTransport:
         self.receive = receive
         self._admin_answers: dict[tuple[int, int], tuple[float, bool]] = {}
         self._admin_lookups: dict[tuple[int, int], asyncio.Future[bool]] = {}
-        # Per chat, in memory only: the language and choices of the last reply, so that a bare
-        # "/evidence" or "source?" is about the last answer (as on Matrix and in the terminal).
-        self._last_choices: dict[int, tuple[str, list[str]]] = {}
+        self._offers = LastOffers()
         self._inline_flood = FloodGuard(
             core.settings.questions_per_minute * INLINE_FLOOD_FACTOR, core.clock
         )
@@ -335,22 +333,13 @@ class TelegramTransport:
         text = self._addressed_text(message)
         if text is None:
             return
-        offered_in, offered = self._last_choices.get(message.chat.id, (None, []))
-        resolved = resolve_follow_up(text, offered)
-        # A follow-up answers in the language of the reply that offered it.
-        hint = offered_in if resolved != text else user.language_code
-        incoming = await self._incoming(message, user.id, hint, resolved)
+        follow_up = self._offers.resolve(message.chat.id, text)
+        hint = follow_up.language or user.language_code
+        incoming = await self._incoming(message, user.id, hint, follow_up.text)
         replies = await self._handle_with_typing(incoming, message.chat.id)
         for reply in replies:
             await self._send(message.chat.id, reply, reply_to=message.message_id)
-        self._remember_choices(message.chat.id, replies)
-
-    def _remember_choices(self, chat_id: int, replies: list[Reply]) -> None:
-        if not replies:
-            return
-        if len(self._last_choices) >= FOLLOW_UP_CHATS and chat_id not in self._last_choices:
-            self._last_choices.clear()
-        self._last_choices[chat_id] = (replies[-1].lang, [c.command for c in replies[-1].choices])
+            self._offers.remember(message.chat.id, reply)
 
     async def _incoming(
         self, message: Message, user_id: int, language_code: str | None, text: str
@@ -434,10 +423,10 @@ class TelegramTransport:
         incoming = await self._incoming(message, user.id, hint, cast(str, query.data))
         replies = await self.core.handle(incoming)
         for reply in replies:
+            self._offers.remember(message.chat.id, reply)
             if reply.replace and await self._edit(query, reply):
                 continue
             await self._send(message.chat.id, reply)
-        self._remember_choices(message.chat.id, replies)
 
     async def _on_inline_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.inline_query

@@ -1,0 +1,79 @@
+"""What each chat was last offered, so that a short follow-up ("2", "source?", a bare
+"/evidence") is about the reply the person just read."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.commands import resolve_follow_up
+from bot.domain import Reply
+
+MAX_CHATS = 10_000
+
+
+class Offer(BaseModel):
+    """The language and the choice commands of the last reply that offered choices;
+    ``on_screen`` while no other reply has come after it, so its numbers are the ones shown."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lang: str
+    commands: tuple[str, ...]
+    on_screen: bool = True
+
+
+class FollowUp(BaseModel):
+    """A message after resolving it against the chat's last offer.
+
+    ``language`` is the offering reply's language when the message picked one of its choices
+    (a follow-up answers in the language of the reply it follows), else None."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    language: str | None = None
+
+
+class LastOffers:
+    """Per chat, in memory only and for at most ``max_chats`` chats (the least recently
+    offered are forgotten first): never written anywhere, so no record links a person to
+    what they asked."""
+
+    def __init__(self, max_chats: int = MAX_CHATS) -> None:
+        self.max_chats = max_chats
+        self._offers: OrderedDict[Hashable, Offer] = OrderedDict()
+
+    def remember(self, chat: Hashable, reply: Reply) -> None:
+        """Keep the reply's choices. A reply without choices takes the numbers off the screen
+        but leaves the offer standing, so "source?" after "thanks" is still about the answer
+        before it, while "2" after a list of sources picks nothing."""
+        if not reply.choices:
+            if (offer := self._offers.get(chat)) is not None:
+                self._offers[chat] = offer.model_copy(update={"on_screen": False})
+            return
+        self._offers[chat] = Offer(
+            lang=reply.lang, commands=tuple(c.command for c in reply.choices)
+        )
+        self._offers.move_to_end(chat)
+        while len(self._offers) > self.max_chats:
+            self._offers.popitem(last=False)
+
+    def offered(self, chat: Hashable) -> tuple[str, ...]:
+        offer = self._offers.get(chat)
+        return offer.commands if offer else ()
+
+    def resolve(self, chat: Hashable, text: str, *, by_number: bool = False) -> FollowUp:
+        """``by_number``: a bare number picks that choice (where choices are shown numbered).
+        A bare follow-up command or a request for the source picks the matching choice."""
+        offer = self._offers.get(chat)
+        if offer is None:
+            return FollowUp(text=text)
+        picked = text
+        numbered = by_number and offer.on_screen and text.isdigit()
+        if numbered and 0 < int(text) <= len(offer.commands):
+            picked = offer.commands[int(text) - 1]
+        picked = resolve_follow_up(picked, offer.commands)
+        return FollowUp(text=picked, language=offer.lang if picked != text else None)

@@ -1,0 +1,58 @@
+"""The per-chat memory of the last choices that every transport resolves follow-ups against."""
+
+from __future__ import annotations
+
+from bot.domain import Choice, Paragraph, Reply
+from bot.transports.follow_ups import LastOffers
+
+EVIDENCE = "/evidence fact:kozik-fpb"
+NOTIFY = "/notifyme abc123"
+
+
+def answer(lang: str = "ru", *commands: str) -> Reply:
+    return Reply(
+        paragraphs=(Paragraph(text="…"),),
+        lang=lang,
+        choices=tuple(Choice(label=c, command=c) for c in commands or (EVIDENCE, NOTIFY)),
+    )
+
+
+def test_a_follow_up_picks_the_last_offer_and_answers_in_its_language() -> None:
+    offers = LastOffers()
+    offers.remember("room", answer("ru"))
+
+    assert offers.resolve("room", "/evidence").model_dump() == {"text": EVIDENCE, "language": "ru"}
+    assert offers.resolve("room", "source?").text == EVIDENCE
+    assert offers.resolve("room", "!notifyme").text == NOTIFY
+    assert offers.resolve("room", "2", by_number=True).text == NOTIFY
+    # A question, a number off the list and a number where numbers are not shown stay as typed,
+    # with no language forced on them.
+    for text, by_number in (("who is kozik?", True), ("3", True), ("2", False)):
+        assert offers.resolve("room", text, by_number=by_number).model_dump() == {
+            "text": text,
+            "language": None,
+        }
+    # Another chat was offered nothing.
+    assert offers.resolve("other", "/evidence").text == "/evidence"
+
+
+def test_a_reply_without_choices_leaves_the_last_offer_standing() -> None:
+    offers = LastOffers()
+    offers.remember(1, answer("be"))
+    offers.remember(1, Reply(paragraphs=(Paragraph(text="Калі ласка!"),), lang="be"))
+
+    assert offers.resolve(1, "адкуль гэта?").text == EVIDENCE
+    # …but its numbers are no longer on the screen.
+    assert offers.resolve(1, "1", by_number=True).text == "1"
+
+
+def test_memory_is_bounded_and_forgets_the_least_recently_offered_chat() -> None:
+    offers = LastOffers(max_chats=2)
+    offers.remember(1, answer())
+    offers.remember(2, answer())
+    offers.remember(1, answer("en", "/evidence fact:newer"))
+    offers.remember(3, answer())
+
+    assert offers.offered(2) == ()
+    assert offers.offered(1) == ("/evidence fact:newer",)
+    assert offers.offered(3) == (EVIDENCE, NOTIFY)
