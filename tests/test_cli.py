@@ -139,12 +139,19 @@ def test_ask_json_text_is_the_whole_reply() -> None:
 
 
 def test_chat_bare_number_that_is_no_choice_is_not_a_question(tmp_path: Path) -> None:
+    """/start lists the 9 topics; /sources lists no choices, so the topics are still the list
+    a number picks from: "12" is none of them (and no question about 12 recommendations), "2"
+    is the second topic (and no question about Decree No. 2)."""
     proc = run_bot(
-        "chat", stdin="/sources\n2\n/quit\n", env={"BOT_DATABASE": str(tmp_path / "c.sqlite3")}
+        "chat",
+        stdin="/sources\n12\n2\n/quit\n",
+        env={"BOT_DATABASE": str(tmp_path / "c.sqlite3")},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "Type a question, or pick a number from the list." in proc.stdout
-    assert "Decree No" not in proc.stdout and "1999" not in proc.stdout
+    after_sources = proc.stdout.split("Stary", 1)[1]
+    assert after_sources.count("Type a question, or pick a number from the list.") == 1
+    assert "ILO complaints and cases" in after_sources
+    assert "recommendations" not in proc.stdout and "Decree No" not in proc.stdout
 
 
 def test_lexical_only_when_the_embedder_is_off() -> None:

@@ -42,8 +42,7 @@ def test_a_reply_without_choices_leaves_the_last_offer_standing() -> None:
     offers.remember(1, Reply(paragraphs=(Paragraph(text="Калі ласка!"),), lang="be"))
 
     assert offers.resolve(1, "адкуль гэта?").text == EVIDENCE
-    # …but its numbers are no longer on the screen.
-    assert offers.resolve(1, "1", by_number=True).text == "1"
+    assert offers.resolve(1, "1", by_number=True).text == EVIDENCE
 
 
 def test_memory_is_bounded_and_forgets_the_least_recently_offered_chat() -> None:

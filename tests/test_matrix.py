@@ -34,6 +34,7 @@ from nio import (
     JoinResponse,
     MatrixRoom,
     RoomCreateResponse,
+    RoomInviteResponse,
     RoomLeaveResponse,
     RoomMemberEvent,
     RoomMessage,
@@ -496,6 +497,30 @@ async def test_restart_answers_what_came_while_down_once_and_replays_nothing(
     answered = [in_reply_to(n) for n in human.notices(room, bot)]
     assert answered == [before, while_down, after]
     assert unaddressed not in [in_reply_to(n) for n in human.notices(group, bot)]
+
+
+async def test_what_is_said_after_the_invite_is_answered_even_before_the_bot_joins(
+    kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
+) -> None:
+    """A person invites the bot and asks at once, before it has joined (here: while it is
+    down); the room's talk from before the invite stays unanswered."""
+    human = await people.new("human")
+    bot = bot_user.user_id
+    async with serving(bot_settings, kb):
+        pass  # the bot has synced once: the invite below comes in an incremental sync
+
+    created = await human.client.room_create(preset=RoomPreset.trusted_private_chat)
+    assert isinstance(created, RoomCreateResponse), created
+    room = str(created.room_id)
+    backlog = await human.say(room, ARTICLE_33)
+    invited = await human.client.room_invite(room, bot)
+    assert isinstance(invited, RoomInviteResponse), invited
+    question = await human.say(room, "!help")
+    async with serving(bot_settings, kb):
+        answer = await wait_for_notice(human, room, bot, replying_to(question))
+
+    assert HELP_TITLE in answer.body
+    assert [in_reply_to(n) for n in human.notices(room, bot)] == [question], backlog
 
 
 async def test_new_database_does_not_answer_old_messages(

@@ -15,14 +15,12 @@ MAX_CHATS = 10_000
 
 
 class Offer(BaseModel):
-    """The language and the choice commands of the last reply that offered choices;
-    ``on_screen`` while no other reply has come after it, so its numbers are the ones shown."""
+    """The language and the choice commands of the last reply that offered choices."""
 
     model_config = ConfigDict(frozen=True)
 
     lang: str
     commands: tuple[str, ...]
-    on_screen: bool = True
 
 
 class FollowUp(BaseModel):
@@ -47,12 +45,10 @@ class LastOffers:
         self._offers: OrderedDict[Hashable, Offer] = OrderedDict()
 
     def remember(self, chat: Hashable, reply: Reply) -> None:
-        """Keep the reply's choices. A reply without choices takes the numbers off the screen
-        but leaves the offer standing, so "source?" after "thanks" is still about the answer
-        before it, while "2" after a list of sources picks nothing."""
+        """Keep the reply's choices. A reply without choices leaves the last offer standing:
+        "source?" after "thanks", or "2" after the evidence, is about the list the person
+        last saw."""
         if not reply.choices:
-            if (offer := self._offers.get(chat)) is not None:
-                self._offers[chat] = offer.model_copy(update={"on_screen": False})
             return
         self._offers[chat] = Offer(
             lang=reply.lang, commands=tuple(c.command for c in reply.choices)
@@ -72,8 +68,7 @@ class LastOffers:
         if offer is None:
             return FollowUp(text=text)
         picked = text
-        numbered = by_number and offer.on_screen and text.isdigit()
-        if numbered and 0 < int(text) <= len(offer.commands):
+        if by_number and text.isdigit() and 0 < int(text) <= len(offer.commands):
             picked = offer.commands[int(text) - 1]
         picked = resolve_follow_up(picked, offer.commands)
         return FollowUp(text=picked, language=offer.lang if picked != text else None)

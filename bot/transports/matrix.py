@@ -231,15 +231,23 @@ class MatrixTransport:
             await self.client.room_leave(room.room_id)
             logger.info("matrix.invite_refused", extra={"room": pseudonym(room.room_id)})
             return
+        asked_to_join = int(time.time() * 1000)
         response = await self.client.join(room.room_id)
         if isinstance(response, JoinError):
             logger.warning("matrix.join_failed", extra={"room": pseudonym(room.room_id)})
             return
-        self._joined_at[room.room_id] = int(time.time() * 1000)
+        self._joined_at[room.room_id] = asked_to_join
         logger.info("matrix.joined", extra={"room": pseudonym(room.room_id)})
 
     async def _on_member(self, room: MatrixRoom, event: RoomMemberEvent) -> None:
         if event.state_key == self.user_id:
+            if event.membership == "invite" and room.room_id in self._joined_at:
+                # The joined room's history shows when the bot was invited: what people said
+                # after that ("hi, who heads the FPB?" typed while the bot was joining) was
+                # said to the bot; only what came before the invite is the room's backlog.
+                self._joined_at[room.room_id] = min(
+                    self._joined_at[room.room_id], event.server_timestamp
+                )
             if event.membership == "join" and room.encrypted and not self.encrypted:
                 await self._say_cannot_read(room.room_id)
             if event.membership in ("leave", "ban"):
