@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.domain import ChatRef, Choice, Incoming, Paragraph, Reply, ReplyKind, Style
 from bot.errors import UserError
 from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit
+from bot.knowledge.validate import read_source_texts
 from bot.language import detect
 from bot.library import QUOTE_PREFIX, Library
 from bot.metrics import QUESTIONS, REPLY_SECONDS
@@ -103,6 +104,9 @@ class Core:
                 self.clock,
                 lambda: self.on_publish(),
                 on_confirmed=self.waiting.schedule_rematch if self.waiting else lambda: None,
+                source_texts=read_source_texts(
+                    library.sources.values(), settings.knowledge.seeds_dir
+                ),
             )
             if repository is not None
             else None

@@ -293,14 +293,36 @@ async def test_one_shot_parts_that_cannot_be_a_source_are_refused_by_name(
     refused = await tell(
         admin_core,
         f"/addfact history | {ANSWER} | {KEYWORDS} | Title | Press | 2024-05-01"
-        " | https://example.org/x | extra | evidence",
+        f" | https://example.org/x | extra | {EVIDENCE}",
     )
     assert refused.kind is ReplyKind.ERROR
     assert "The source is not valid" in refused.plain_text()
     # Only the source is asked again; the evidence given is kept.
     assert "Preview" in (await tell(admin_core, SOURCE_ID)).plain_text()
     fact_id = saved_id(await tell(admin_core, "/confirm"))
-    assert admin_core.library.facts[fact_id].evidence == "evidence"
+    assert admin_core.library.facts[fact_id].evidence == EVIDENCE
+    assert await rows(db, "runtime_entries") == 1
+
+
+async def test_evidence_or_a_quote_not_in_the_sources_text_is_refused(
+    admin_core: Core, db: Database
+) -> None:
+    """Where the source's text is at hand (the seed texts), an excerpt must be its own words."""
+    made_up = "Workers of the Zubrovka depot joined the strike."
+    refused = await tell(
+        admin_core, f"/addfact history | {ANSWER} | {KEYWORDS} | {SOURCE_ID} | {made_up}"
+    )
+    assert refused.kind is ReplyKind.ERROR
+    assert "The evidence is not valid: it is not word for word in the text of" in (
+        refused.plain_text()
+    )
+    # Asked again for the evidence alone; the source's words, line breaks aside, are taken.
+    spread = EVIDENCE.replace(" were ", "\n  were ")
+    assert "Preview" in (await tell(admin_core, spread)).plain_text()
+    fact_id = saved_id(await tell(admin_core, "/confirm"))
+    assert admin_core.library.facts[fact_id].evidence == spread
+    quote = await tell(admin_core, f"/addquote history | Philip Stary | {made_up} | {SOURCE_ID}")
+    assert quote.kind is ReplyKind.ERROR and "The text is not valid" in quote.plain_text()
     assert await rows(db, "runtime_entries") == 1
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import date as Date
@@ -25,6 +25,7 @@ from bot.clock import Clock, day_of
 from bot.domain import Attachment, Choice, Incoming, Paragraph, Reply, ReplyKind, Style
 from bot.knowledge.export import to_single_yaml
 from bot.knowledge.models import Event, Fact, Quote, Source
+from bot.knowledge.validate import is_verbatim
 from bot.library import Library
 from bot.store.repositories import Repository
 from bot.texts import t
@@ -79,8 +80,12 @@ class Curation:
         clock: Clock,
         on_publish: Callable[[], None],
         on_confirmed: Callable[[], None] = lambda: None,
+        source_texts: Mapping[str, str] | None = None,
     ) -> None:
+        """``source_texts``: the texts of the sources that have one here (``read_source_texts``);
+        an excerpt from one of them must be in it word for word."""
         self.library = library
+        self.source_texts = source_texts or {}
         self.repository = repository
         self.clock = clock
         self.on_publish = on_publish
@@ -297,7 +302,7 @@ class Curation:
         choices.append(Choice(label=t(lang, "admin.cancel"), command="/cancel"))
         return _reply(lang, Paragraph(text=t(lang, "admin.pick_field")), choices=choices)
 
-    def _built(self, draft: Draft) -> tuple[BaseModel, Source | None]:
+    def _built(self, draft: Draft, lang: str) -> tuple[BaseModel, Source | None]:
         """The entry the draft makes; FieldError names a field that is missing or rejected.
 
         A field is missing when /confirm (or /step) comes while the form is still asking for
@@ -306,7 +311,25 @@ class Curation:
         missing = draft.form.missing(draft.values)
         if missing is not None:
             raise FieldError(missing, "")
-        return build(draft.form.kind, draft.values, self.library, draft.existing)
+        entry, new_source = build(draft.form.kind, draft.values, self.library, draft.existing)
+        self._check_verbatim(entry, lang)
+        return entry, new_source
+
+    def _check_verbatim(self, entry: BaseModel, lang: str) -> None:
+        """A fact's or event's evidence, or a quote, must be the source's own words, where this
+        process has the source's text (the seed texts; not a source added at run time)."""
+        if isinstance(entry, Quote):
+            field_name, excerpt = "text", entry.text
+        elif isinstance(entry, Fact | Event) and entry.evidence:
+            field_name, excerpt = "evidence", entry.evidence
+        else:
+            return
+        text = self.source_texts.get(entry.sources[0])
+        if text is not None and not is_verbatim(excerpt, text):
+            source = self.library.sources[entry.sources[0]]
+            raise FieldError(
+                field_name, t(lang, "admin.not_verbatim", source=source.title.get(lang))
+            )
 
     def _build_failed(self, draft: Draft, exc: FieldError, lang: str) -> Reply:
         """Ask for the missing field, or again for the one the model rejected (the first field
@@ -319,7 +342,7 @@ class Curation:
 
     async def preview(self, draft: Draft, lang: str) -> Reply:
         try:
-            entry, new_source = self._built(draft)
+            entry, new_source = self._built(draft, lang)
         except FieldError as exc:
             return self._build_failed(draft, exc, lang)
         if self._is_correction(draft, entry):
@@ -376,7 +399,7 @@ class Curation:
         """Save the draft. An edit that changes a fact's answer is a correction, sent to the
         chats following its topics with ``args`` as the reason, unless ``args`` is "minor"."""
         try:
-            entry, new_source = self._built(draft)
+            entry, new_source = self._built(draft, lang)
         except FieldError as exc:
             return self._build_failed(draft, exc, lang)
         action = "edit" if draft.existing is not None else "add"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,24 +37,30 @@ def source_text_path(source: Source, seeds_dir: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def _read_source_files(kb: KnowledgeBase, seeds_dir: Path | None) -> dict[str, bytes]:
+def _read_source_files(sources: Iterable[Source], seeds_dir: Path | None) -> dict[str, bytes]:
     """Source id -> the bytes of its text file, for sources whose file is in ``seeds_dir``."""
     files: dict[str, bytes] = {}
     if seeds_dir is None:
         return files
-    for source in kb.sources:
+    for source in sources:
         path = source_text_path(source, seeds_dir)
         if path is not None:
             files[source.id] = path.read_bytes()
     return files
 
 
-def read_source_texts(kb: KnowledgeBase, seeds_dir: Path | None) -> dict[str, str]:
+def read_source_texts(sources: Iterable[Source], seeds_dir: Path | None) -> dict[str, str]:
     """Source id -> whitespace-collapsed text, for sources whose seed file is available."""
     return {
         source_id: _collapse(data.decode("utf-8"))
-        for source_id, data in _read_source_files(kb, seeds_dir).items()
+        for source_id, data in _read_source_files(sources, seeds_dir).items()
     }
+
+
+def is_verbatim(excerpt: str, collapsed_text: str) -> bool:
+    """Whether ``excerpt`` is word for word in a text from ``read_source_texts`` (line breaks
+    and runs of spaces aside)."""
+    return _collapse(excerpt) in collapsed_text
 
 
 def _localized(kb: KnowledgeBase) -> list[tuple[str, Localized]]:
@@ -89,7 +96,7 @@ def validate(kb: KnowledgeBase, seeds_dir: Path | None = None) -> Report:
     topics = {t.id for t in kb.topics}
     sources: dict[str, Source] = {s.id: s for s in kb.sources}
     facts = {f.id for f in kb.facts}
-    files = _read_source_files(kb, seeds_dir)
+    files = _read_source_files(kb.sources, seeds_dir)
     texts = {source_id: _collapse(data.decode("utf-8")) for source_id, data in files.items()}
 
     def check_refs(kind: str, entry_id: str, topic_ids: list[str], source_ids: list[str]) -> None:
@@ -105,7 +112,7 @@ def validate(kb: KnowledgeBase, seeds_dir: Path | None = None) -> Report:
         if text is None:
             return
         report.checked_excerpts += 1
-        if _collapse(excerpt) not in text:
+        if not is_verbatim(excerpt, text):
             report.errors.append(
                 f"{kind} {entry_id}: text is not verbatim in source {source_id!r}: {excerpt[:80]!r}"
             )
