@@ -32,8 +32,10 @@ def test_a_follow_up_picks_the_last_offer_and_answers_in_its_language() -> None:
             "text": text,
             "language": None,
         }
+    assert offers.language("room") == "ru"
     # Another chat was offered nothing.
     assert offers.resolve("other", "/evidence").text == "/evidence"
+    assert offers.language("other") is None
 
 
 def test_a_reply_without_choices_leaves_the_last_offer_standing() -> None:

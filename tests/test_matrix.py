@@ -59,6 +59,7 @@ from bot.library import Library
 from bot.store.db import Database
 from bot.store.repositories import Repository
 from bot.store.url import PostgresUrl
+from bot.texts import t
 from bot.transports.matrix import DEVICE_KEY, NEXT_BATCH_KEY, SYNC_TIMEOUT_MS
 
 ARTICLE_33 = "What is Article 33 of the ILO Constitution?"
@@ -683,8 +684,11 @@ async def test_an_answer_shows_its_evidence_by_number_bang_command_or_asking(
         by_number = await ask(human, room, bot, "1")
         by_command = await ask(human, room, bot, "!evidence")
         by_words = await ask(human, room, bot, "Адкуль гэта?")
+        # A command shows no language: it gets the conversation's (Matrix sends none).
+        help_reply = await ask(human, room, bot, "!help")
 
     assert "1. 📄 Словы крыніцы" in answered.body
+    assert help_reply.body.startswith(t("be", "help.title")), help_reply.body[:80]
     for shown in (by_number, by_command, by_words):
         assert "\n> " + fact.evidence.splitlines()[0] in "\n" + shown.body
         assert "Цытата прыведзена ў арыгінале" in shown.body

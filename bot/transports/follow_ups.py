@@ -57,6 +57,12 @@ class LastOffers:
         while len(self._offers) > self.max_chats:
             self._offers.popitem(last=False)
 
+    def language(self, chat: Hashable) -> str | None:
+        """The language of the last offer: the conversation's language, for a message that
+        shows none (a command, a number)."""
+        offer = self._offers.get(chat)
+        return offer.lang if offer else None
+
     def offered(self, chat: Hashable) -> tuple[str, ...]:
         offer = self._offers.get(chat)
         return offer.commands if offer else ()

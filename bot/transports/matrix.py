@@ -343,7 +343,8 @@ class MatrixTransport:
             text=text,
             is_private=self._is_direct(room),
             is_chat_admin=is_admin,
-            language_hint=follow_up.language,
+            # Matrix clients send no language: a command or a number gets the conversation's.
+            language_hint=follow_up.language or self._offers.language(room.room_id),
         )
         for n, reply in enumerate(await self.core.handle(incoming)):
             await self._reply(room.room_id, reply, event.event_id, n)
