@@ -128,6 +128,8 @@ class Core:
             lang = await self.language_for(incoming)
             if allowed is False:
                 return [text_reply(lang, "flood.slow_down", ReplyKind.ERROR)]
+            if incoming.media_only:
+                return [text_reply(lang, "ask.text_only")]
             if len(incoming.text) > self.settings.max_message_chars:
                 return [
                     text_reply(

@@ -45,6 +45,9 @@ class Incoming(Model):
     is_private: bool = True
     is_chat_admin: bool = False
     language_hint: str | None = Field(default=None, description="e.g. Telegram language_code")
+    media_only: bool = Field(
+        default=False, description="a photo, voice message or file with no text to read"
+    )
 
     @field_validator("text")
     @classmethod

@@ -412,11 +412,14 @@ in a drawn order."""
 
 
 def addressed(message: dict[str, Any]) -> bool:
-    """Whether a human's text message is for the bot: private chats always; in groups only
-    commands (not for another bot), mentions and replies to the bot."""
-    text = str(message.get("text") or "")
+    """Whether a human's message is for the bot: private chats always (a message without
+    words gets a line saying only text is read); in groups only commands (not for another bot),
+    mentions and replies to the bot, in a text or a caption."""
+    text = str(message.get("text") or message.get("caption") or "")
     if message["chat"]["type"] == "private":
         return True
+    if not text:
+        return False
     command = parse(text)
     if command is not None:
         return command.addressee is None or command.addressee.lower() == BOT_NAME.lower()
@@ -433,7 +436,7 @@ def other_calls(calls: list[Call], *allowed: str) -> list[tuple[str, dict[str, A
 def check_message(message: dict[str, Any], calls: list[Call]) -> bool:
     """Checks the calls a message caused; returns whether it was one to answer."""
     sender = message.get("from")
-    if sender is None or sender["is_bot"] or not message.get("text") or not addressed(message):
+    if sender is None or sender["is_bot"] or not addressed(message):
         assert calls == [], [(c.method, c.params) for c in calls]
         return False
     chat_id = message["chat"]["id"]

@@ -500,6 +500,24 @@ async def test_restart_answers_what_came_while_down_once_and_replays_nothing(
     assert unaddressed not in [in_reply_to(n) for n in human.notices(group, bot)]
 
 
+async def test_a_picture_in_a_direct_room_gets_a_line_saying_only_text_is_read(
+    kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
+) -> None:
+    human, other = await people.new("human"), await people.new("other")
+    bot = bot_user.user_id
+    image = {"msgtype": "m.image", "body": "photo.jpg", "url": "mxc://localhost/photo"}
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+        answer = await ask(human, room, bot, "", **image)
+        # In a group room a picture is no message to the bot.
+        group = await open_group_room(human, bot, other)
+        await human.say(group, "", **image)
+        await ask(human, group, bot, f"{bot} {ARTICLE_33}")
+
+    assert answer.body.startswith("I can only read typed text"), answer.body
+    assert len(human.notices(group, bot)) == 1
+
+
 async def test_what_is_said_after_the_invite_is_answered_even_before_the_bot_joins(
     kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
 ) -> None:

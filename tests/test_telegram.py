@@ -437,3 +437,42 @@ async def test_asking_for_the_source_after_an_answer_shows_its_evidence(bot: Run
     # Another chat's answer is not this one's.
     emu.send_message("source?", user_id=2103)
     assert "<blockquote>" not in await last_text(emu, count=4)
+
+
+def without_text(update: dict[str, object], **media: object) -> dict[str, object]:
+    """The message of ``update`` as a photo, voice message or sticker: its text replaced."""
+    message = update["message"]
+    assert isinstance(message, dict)
+    del message["text"]
+    message.pop("entities", None)
+    message.update(media)
+    return update
+
+
+async def test_pictures_and_voice_messages_get_a_line_saying_only_text_is_read(
+    bot: Running,
+) -> None:
+    emu = bot.emulator
+    voice = {"file_id": "v1", "file_unique_id": "uv1", "duration": 3}
+    emu.push_update(without_text(emu.send_message("x", queue=False), voice=voice))
+    assert "I can only read typed text" in await last_text(emu)
+    # A photo with a question as its caption is that question.
+    photo = [{"file_id": "p1", "file_unique_id": "up1", "width": 90, "height": 90}]
+    captioned = without_text(emu.send_message("x", queue=False), photo=photo)
+    captioned["message"]["caption"] = "who was appointed to head the FPB?"  # type: ignore[index]
+    emu.push_update(captioned)
+    assert "Kozik" in await last_text(emu, count=2)
+    # In a group nothing without words is answered.
+    sticker = {
+        "file_id": "s1",
+        "file_unique_id": "us1",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+    group = emu.send_message("x", chat_id=-100778, chat_type="supergroup", queue=False)
+    emu.push_update(without_text(group, sticker=sticker))
+    await settled(bot)
+    assert len(emu.calls_to("sendMessage")) == 2

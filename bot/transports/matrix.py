@@ -23,6 +23,8 @@ from nio import (
     MatrixRoom,
     MegolmEvent,
     RoomMemberEvent,
+    RoomMessage,
+    RoomMessageMedia,
     RoomMessageText,
     RoomSendResponse,
     SyncResponse,
@@ -105,6 +107,7 @@ class MatrixTransport:
         self._backoff = 1.0
         self._skipping_backlog = False
         self.client.add_event_callback(self._on_message, RoomMessageText)
+        self.client.add_event_callback(self._on_media, RoomMessageMedia)
         self.client.add_event_callback(self._on_invite, InviteMemberEvent)
         self.client.add_event_callback(self._on_member, RoomMemberEvent)
         self.client.add_event_callback(self._on_encrypted, MegolmEvent)
@@ -322,10 +325,31 @@ class MatrixTransport:
         except Exception:
             logger.exception("matrix.message_failed")
 
-    async def _handle_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
+    def _is_new(self, room: MatrixRoom, event: RoomMessage) -> bool:
+        """Someone else's message, said after the bot was invited and not in the backlog."""
         if event.sender == self.user_id or self._skipping_backlog:
+            return False
+        return bool(event.server_timestamp >= self._joined_at.get(room.room_id, 0))
+
+    async def _on_media(self, room: MatrixRoom, event: RoomMessageMedia) -> None:
+        """A picture, voice message or file in a direct room: say that only text is read."""
+        if not self._is_new(room, event) or not self._is_direct(room):
             return
-        if event.server_timestamp < self._joined_at.get(room.room_id, 0):
+        incoming = Incoming(
+            chat=ChatRef(platform=Platform.MATRIX, chat_id=room.room_id),
+            sender_id=event.sender,
+            text="",
+            media_only=True,
+            language_hint=self._offers.language(room.room_id),
+        )
+        try:
+            for n, reply in enumerate(await self.core.handle(incoming)):
+                await self._reply(room.room_id, reply, event.event_id, n)
+        except Exception:
+            logger.exception("matrix.message_failed")
+
+    async def _handle_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
+        if not self._is_new(room, event):
             return
         text = self._addressed_text(room, event)
         if text is None:

@@ -160,9 +160,13 @@ class TelegramTransport:
         if settings.webhook_url and core.repository is not None:
             # Before every other handler: a copy of an update another process took ends here.
             self.application.add_handler(TypeHandler(Update, self._take_once), group=-1)
+        # Text, commands and captions anywhere; in a private chat also what has no text at all
+        # (a photo, a voice message, a sticker), which gets a line saying only text is read.
+        readable = filters.TEXT | filters.COMMAND | filters.CAPTION
+        private_other = filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL
         self.application.add_handler(
             MessageHandler(
-                filters.UpdateType.MESSAGE & (filters.TEXT | filters.COMMAND), self._on_message
+                filters.UpdateType.MESSAGE & (readable | private_other), self._on_message
             )
         )
         self.application.add_handler(
@@ -308,8 +312,9 @@ class TelegramTransport:
             raise ApplicationHandlerStop
 
     def _addressed_text(self, message: Message) -> str | None:
-        """The text meant for us, or None: in groups only commands, mentions and replies to us."""
-        text = message.text or ""
+        """The text (or caption) meant for us, or None: in groups only commands, mentions and
+        replies to us."""
+        text = message.text or message.caption or ""
         if message.chat.type == ChatType.PRIVATE:
             return text
         command = parse(text)
@@ -336,6 +341,8 @@ class TelegramTransport:
         follow_up = self._offers.resolve(message.chat.id, text)
         hint = follow_up.language or user.language_code
         incoming = await self._incoming(message, user.id, hint, follow_up.text)
+        if not text:
+            incoming = incoming.model_copy(update={"media_only": True})
         replies = await self._handle_with_typing(incoming, message.chat.id)
         for reply in replies:
             await self._send(message.chat.id, reply, reply_to=message.message_id)
