@@ -518,6 +518,30 @@ async def test_a_picture_in_a_direct_room_gets_a_line_saying_only_text_is_read(
     assert len(human.notices(group, bot)) == 1
 
 
+async def test_an_edited_message_is_not_answered_again(
+    kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
+) -> None:
+    human = await people.new("human")
+    bot = bot_user.user_id
+    async with serving(bot_settings, kb):
+        room = await open_direct_room(human, bot)
+        first = await human.say(room, "!help")
+        await wait_for_notice(human, room, bot, replying_to(first))
+        # As Element sends an edit: a "* " fallback body and the new content beside it.
+        await human.say(
+            room,
+            "* !help please",
+            **{
+                "m.new_content": {"msgtype": "m.text", "body": "!help please"},
+                "m.relates_to": {"rel_type": "m.replace", "event_id": first},
+            },
+        )
+        last = await human.say(room, ARTICLE_33)
+        await wait_for_notice(human, room, bot, replying_to(last))
+
+    assert [in_reply_to(n) for n in human.notices(room, bot)] == [first, last]
+
+
 async def test_what_is_said_after_the_invite_is_answered_even_before_the_bot_joins(
     kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
 ) -> None:

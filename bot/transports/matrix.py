@@ -351,6 +351,9 @@ class MatrixTransport:
     async def _handle_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
         if not self._is_new(room, event):
             return
+        relation = event.source.get("content", {}).get("m.relates_to", {})
+        if relation.get("rel_type") == "m.replace":
+            return  # an edit ("* …") of a message already answered or not meant for us, as on Telegram
         text = self._addressed_text(room, event)
         if text is None:
             return
