@@ -542,6 +542,37 @@ async def test_an_edited_message_is_not_answered_again(
     assert [in_reply_to(n) for n in human.notices(room, bot)] == [first, last]
 
 
+async def test_a_question_in_a_thread_is_answered_in_that_thread(
+    kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
+) -> None:
+    human, other = await people.new("human"), await people.new("other")
+    bot = bot_user.user_id
+    async with serving(bot_settings, kb):
+        group = await open_group_room(human, bot, other)
+        root = await human.say(group, "Thread about the ILO")
+        in_thread = {"rel_type": "m.thread", "event_id": root, "is_falling_back": True}
+        answer = await ask(
+            human,
+            group,
+            bot,
+            f"{bot} {ARTICLE_33}",
+            **{"m.relates_to": {**in_thread, "m.in_reply_to": {"event_id": root}}},
+        )
+        # A later message in the thread falls back to "replying" to the bot's answer, the
+        # thread's latest event: still no message to the bot, which is not mentioned.
+        unaddressed = await human.say(
+            group,
+            ARTICLE_33,
+            **{"m.relates_to": {**in_thread, "m.in_reply_to": {"event_id": answer.event_id}}},
+        )
+        await ask(human, group, bot, f"{bot} !help")
+
+    assert answer.source["content"]["m.relates_to"]["rel_type"] == "m.thread"
+    assert answer.source["content"]["m.relates_to"]["event_id"] == root
+    assert "Article 33" in answer.body
+    assert unaddressed not in [in_reply_to(n) for n in human.notices(group, bot)]
+
+
 async def test_what_is_said_after_the_invite_is_answered_even_before_the_bot_joins(
     kb: KnowledgeBase, bot_settings: Settings, people: People, bot_user: RegisteredUser
 ) -> None:

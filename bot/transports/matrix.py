@@ -62,6 +62,23 @@ def strip_reply_fallback(body: str) -> str:
     return _REPLY_FALLBACK.sub("", body, count=1).strip() if body.startswith("> ") else body
 
 
+def relation_of(event: RoomMessage) -> dict[str, Any]:
+    """The event's ``m.relates_to`` (an edit, a thread, a reply), or {} (also when forged)."""
+    content = event.source.get("content")
+    relation = content.get("m.relates_to") if isinstance(content, dict) else None
+    return relation if isinstance(relation, dict) else {}
+
+
+def reply_to(event: RoomMessage) -> dict[str, Any]:
+    """The ``m.relates_to`` of a reply to ``event``: inside its thread when it is in one, so a
+    question asked in a thread is answered there, not in the room's main timeline."""
+    relates: dict[str, Any] = {"m.in_reply_to": {"event_id": event.event_id}}
+    relation = relation_of(event)
+    if relation.get("rel_type") == "m.thread" and isinstance(relation.get("event_id"), str):
+        relates.update(rel_type="m.thread", event_id=relation["event_id"], is_falling_back=False)
+    return relates
+
+
 class MatrixTransport:
     """Serves the core in Matrix rooms; numbered choices stand in for Telegram's buttons."""
 
@@ -313,7 +330,15 @@ class MatrixTransport:
             if pattern.search(body):
                 mentioned = True
                 body = pattern.sub(" ", body).strip()
-        replied_to = content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+        relation = relation_of(event)
+        in_reply = relation.get("m.in_reply_to")
+        # In a thread, a plain message "replies" to the thread's latest event as a fallback for
+        # old clients: that is no reply to the bot.
+        replied_to = (
+            in_reply.get("event_id")
+            if isinstance(in_reply, dict) and relation.get("is_falling_back") is not True
+            else None
+        )
         if replied_to and replied_to in self._sent_events:
             mentioned = True
         return body if mentioned else None
@@ -344,15 +369,14 @@ class MatrixTransport:
         )
         try:
             for n, reply in enumerate(await self.core.handle(incoming)):
-                await self._reply(room.room_id, reply, event.event_id, n)
+                await self._reply(room.room_id, reply, event, n)
         except Exception:
             logger.exception("matrix.message_failed")
 
     async def _handle_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
         if not self._is_new(room, event):
             return
-        relation = event.source.get("content", {}).get("m.relates_to", {})
-        if relation.get("rel_type") == "m.replace":
+        if relation_of(event).get("rel_type") == "m.replace":
             return  # an edit ("* …") of a message already answered or not meant for us, as on Telegram
         text = self._addressed_text(room, event)
         if text is None:
@@ -374,16 +398,16 @@ class MatrixTransport:
             language_hint=follow_up.language or self._offers.language(room.room_id),
         )
         for n, reply in enumerate(await self.core.handle(incoming)):
-            await self._reply(room.room_id, reply, event.event_id, n)
+            await self._reply(room.room_id, reply, event, n)
 
-    async def _reply(self, room_id: str, reply: Reply, event_id: str, n: int) -> None:
+    async def _reply(self, room_id: str, reply: Reply, event: RoomMessage, n: int) -> None:
         """Answer in the room; a room that refuses the bot or keeps it waiting too long loses
         its reply, never the bot. The transaction id is fixed per reply, so a retry after a
         rate limit cannot post it twice."""
-        tx_id = hashlib.sha256(f"reply:{event_id}:{n}".encode()).hexdigest()[:32]
+        tx_id = hashlib.sha256(f"reply:{event.event_id}:{n}".encode()).hexdigest()[:32]
         for _ in range(REPLY_ATTEMPTS):
             try:
-                await self._send(room_id, reply, reply_to=event_id, tx_id=tx_id)
+                await self._send(room_id, reply, reply_to(event), tx_id=tx_id)
                 return
             except DeliveryDeferred as exc:
                 logger.warning("matrix.reply_deferred", extra={"error": str(exc)})
@@ -395,25 +419,30 @@ class MatrixTransport:
 
     # -- outgoing ------------------------------------------------------------------------------
 
-    def content(self, reply: Reply, reply_to: str | None = None) -> dict[str, Any]:
-        """An ``m.notice`` with a plain body and an HTML formatted_body, threaded as a reply."""
+    def content(self, reply: Reply, relates_to: dict[str, Any] | None = None) -> dict[str, Any]:
+        """An ``m.notice`` with a plain body and an HTML formatted_body, as a reply when
+        ``relates_to`` (from ``reply_to``) is given."""
         content: dict[str, Any] = {
             "msgtype": "m.notice",
             "body": reply.plain_text(numbered_choices=True),
             "format": "org.matrix.custom.html",
             "formatted_body": reply_html(reply, numbered_choices=True).replace("\n", "<br>"),
         }
-        if reply_to:
-            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+        if relates_to:
+            content["m.relates_to"] = relates_to
         return content
 
     async def _send(
-        self, room_id: str, reply: Reply, reply_to: str | None = None, tx_id: str | None = None
+        self,
+        room_id: str,
+        reply: Reply,
+        relates_to: dict[str, Any] | None = None,
+        tx_id: str | None = None,
     ) -> None:
         response = await self.client.room_send(
             room_id,
             "m.room.message",
-            self.content(reply, reply_to),
+            self.content(reply, relates_to),
             tx_id=tx_id,
             ignore_unverified_devices=True,
         )
