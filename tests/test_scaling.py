@@ -372,12 +372,15 @@ async def test_one_process_leads_at_a_time_and_a_standby_takes_over_a_lost_lead(
     assert leading == [] and overlaps == 0
 
 
-def peak_per_second(times: list[float]) -> int:
-    """The most calls in any one-second window (both ends included)."""
+SUSTAINED_WINDOW = 5.0  # seconds: the fan-out of 2,000 chats at 100 a second lasts about 20
+
+
+def peak_in(times: list[float], seconds: float) -> int:
+    """The most calls in any window of ``seconds`` (both ends included)."""
     times = sorted(times)
     peak, first = 0, 0
     for last, at in enumerate(times):
-        while times[first] < at - 1.0:
+        while times[first] < at - seconds:
             first += 1
         peak = max(peak, last - first + 1)
     return peak
@@ -391,7 +394,7 @@ async def test_killing_the_sending_process_mid_fan_out_loses_nothing_and_keeps_t
     part-way: the other takes over, and every chat gets the alert; twice only for a message
     the dead one had handed to Telegram but not yet recorded (at most one per concurrent send).
     The two processes together never send more than the limit in any second."""
-    rate, chats = 200, range(5_000_001, 5_002_001)
+    rate, chats = 100, range(5_000_001, 5_002_001)
     await seed_database(database, kb, chats)
     env = bot_env(
         emulator,
@@ -423,18 +426,24 @@ async def test_killing_the_sending_process_mid_fan_out_loses_nothing_and_keeps_t
     delivered = alert_counts(emulator.calls, event.title.en)
     sends = [c.time for c in emulator.calls_to("sendMessage") if c.ok]
     duplicates = sum(n - 1 for n in delivered.values())
-    peak = peak_per_second(sends)
+    peak, sustained = peak_in(sends, 1.0), peak_in(sends, SUSTAINED_WINDOW)
     print(
         f"took over {took_over:.1f} s after the kill; {len(sends)} sends, "
-        f"{duplicates} duplicates, peak {peak} in a second against a limit of {rate}"
+        f"{duplicates} duplicates, peak {peak} in a second and {sustained} in "
+        f"{SUSTAINED_WINDOW:g} s against a limit of {rate} a second"
     )
     assert set(delivered) == set(chats)
     assert duplicates <= DELIVERY_CONCURRENCY
     assert await outbox_status(database, event.id) == dict.fromkeys(chats, "sent")
-    # The sender allows ``rate`` per WINDOW (1.05 s) so that the emulator, whose clock reads a
-    # message when its own loop gets to it, sees at most ``rate`` in a second; on a machine busy
-    # enough to delay that by more than the 50 ms margin, a few more can land in one second.
-    assert peak <= rate * 1.1
+    # The sender allows ``rate`` per WINDOW (1.05 s) so that the emulator sees at most ``rate``
+    # in a second. The emulator's clock reads a message when its own loop gets to it, though:
+    # on a busy machine a stall of its loop hands it the messages of a fraction of a second
+    # at once, which one second then counts on top of its own (231 against a limit of 200
+    # in one CI run). Over several seconds such a stall weighs less, so the sustained rate is held
+    # to a tighter bound: they allow a stall of 0.3 s and 0.5 s. A sender that ignored the
+    # limit reached about 290 a second here, and would break both.
+    assert peak <= rate * 1.3
+    assert sustained <= rate * SUSTAINED_WINDOW * 1.1
 
 
 # -- deployment --------------------------------------------------------------------------------
