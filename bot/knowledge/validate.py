@@ -49,12 +49,13 @@ def _read_source_files(sources: Iterable[Source], seeds_dir: Path | None) -> dic
     return files
 
 
+def _collapsed_texts(files: dict[str, bytes]) -> dict[str, str]:
+    return {source_id: _collapse(data.decode("utf-8")) for source_id, data in files.items()}
+
+
 def read_source_texts(sources: Iterable[Source], seeds_dir: Path | None) -> dict[str, str]:
     """Source id -> whitespace-collapsed text, for sources whose seed file is available."""
-    return {
-        source_id: _collapse(data.decode("utf-8"))
-        for source_id, data in _read_source_files(sources, seeds_dir).items()
-    }
+    return _collapsed_texts(_read_source_files(sources, seeds_dir))
 
 
 def is_verbatim(excerpt: str, collapsed_text: str) -> bool:
@@ -97,7 +98,7 @@ def validate(kb: KnowledgeBase, seeds_dir: Path | None = None) -> Report:
     sources: dict[str, Source] = {s.id: s for s in kb.sources}
     facts = {f.id for f in kb.facts}
     files = _read_source_files(kb.sources, seeds_dir)
-    texts = {source_id: _collapse(data.decode("utf-8")) for source_id, data in files.items()}
+    texts = _collapsed_texts(files)
 
     def check_refs(kind: str, entry_id: str, topic_ids: list[str], source_ids: list[str]) -> None:
         for t in topic_ids:
