@@ -129,7 +129,7 @@ class Fitted:
 
     def best(self, scored: list[Candidate]) -> tuple[int, float]:
         """Index and probability of the most probable candidate."""
-        x = (np.array([expanded(c.features) for c in scored]) - self.mean) / self.scale
+        x = (expanded([c.features for c in scored]) - self.mean) / self.scale
         p = 1 / (1 + np.exp(-(x @ self.weights + self.bias)))
         return int(np.argmax(p)), float(np.max(p))
 
@@ -156,7 +156,7 @@ def rates(results: list[tuple[Question, bool, float]], threshold: float) -> tupl
 def fit(sets: list[Labelled], c: float) -> Fitted:
     from sklearn.linear_model import LogisticRegression
 
-    x = np.array([expanded(c.features) for _, scored, _ in sets for c in scored], dtype=np.float64)
+    x = expanded([c.features for _, scored, _ in sets for c in scored])
     y = np.array([label for _, _, labels in sets for label in labels], dtype=np.int64)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-4] = 1.0  # a product that never varies (a quote is never a type mismatch)

@@ -7,7 +7,7 @@ Each synthetic fact is a real fact whose keywords and phrasings get two invented
 phrasings with a typo, the way people ask. Prints figures; asserts nothing.
 
 The fused matcher (lexical + dense, ``Library.search``) is measured as served, question embedding
-included. Embedding 100k invented phrasings would take hours, so a synthetic fact's dense rows
+included, beside the embedding of the same questions alone (most of its cost). Embedding 100k invented phrasings would take hours, so a synthetic fact's dense rows
 are its real fact's vectors plus one row for its own phrasing: the real phrasing's vector with a
 little noise. Identical texts share a row, as they do in the bot.
 
@@ -38,9 +38,10 @@ import numpy as np
 from bot.config import REPO_ROOT
 from bot.knowledge.loader import load_knowledge
 from bot.knowledge.models import Fact, KnowledgeBase, Phrases
-from bot.library import FACT_PREFIX, Library, fact_document, fact_passages
+from bot.library import FACT_PREFIX, Library, cyrillic_form, fact_document, fact_passages
 from bot.search.index import SearchIndex
 from bot.search.matcher import MatchSettings, match
+from bot.search.normalize import without_fillers
 from bot.search.semantic import SemanticIndex, passage_vectors
 from bot.search.vectors import PassageVectors, text_key
 
@@ -190,9 +191,16 @@ def bench(
         fused_latencies: list[float] = []
         fused_correct = 0
 
+        embedding_latencies: list[float] = []
+        embedder = vectors.embedder
+
         async def run() -> None:
             nonlocal fused_correct
             for query, expected in queries:
+                # The question's embedding alone, as search computes it, beside the whole search.
+                start = time.perf_counter()
+                embedder.encode_queries([without_fillers(cyrillic_form(query))])
+                embedding_latencies.append((time.perf_counter() - start) * 1000)
                 start = time.perf_counter()
                 result = await library.search(query)
                 fused_latencies.append((time.perf_counter() - start) * 1000)
@@ -207,6 +215,9 @@ def bench(
             f"p50 {percentile(fused_latencies, 50):6.2f} ms, "
             f"p99 {percentile(fused_latencies, 99):6.2f} ms, "
             f"top-1 {fused_correct / len(queries):6.1%}, +{fused_memory:5.0f} MB (both indexes)"
+            f"\n{'':>7} | the question's embedding alone: "
+            f"p50 {percentile(embedding_latencies, 50):6.2f} ms, "
+            f"p99 {percentile(embedding_latencies, 99):6.2f} ms"
         )
         del library
 

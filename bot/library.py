@@ -12,7 +12,7 @@ import logging
 from bot.knowledge.models import Event, Fact, KnowledgeBase, Phrases, Quote, Source, Topic
 from bot.search.fusion import DENSE_CANDIDATES, Candidate, candidates, decide, load_model
 from bot.search.index import Document, SearchIndex
-from bot.search.matcher import MatchResult, MatchSettings, match
+from bot.search.matcher import LexicalMatch, MatchResult, MatchSettings, match
 from bot.search.normalize import without_fillers
 from bot.search.semantic import SemanticIndex, passage_vectors
 from bot.search.translit import romanised, to_cyrillic
@@ -135,10 +135,13 @@ class Library:
     async def candidates(self, query: str, semantic: SemanticIndex) -> list[Candidate]:
         """What both retrievers propose for a question, with the decision model's features."""
         query = cyrillic_form(query)
-        dense, answers = await semantic.search(without_fillers(query))
+        embedding = await semantic.embed_question(without_fillers(query))
+        # The lexical side is scored on the loop while the worker embeds (the engine releases
+        # the GIL), so a question costs little more than its embedding.
+        lexical = LexicalMatch(self.index, query, self.settings)
+        dense, answers = semantic.scores(await embedding)
         nearest = [h.doc_id for h in dense.top(DENSE_CANDIDATES)]
-        lexical = match(self.index, query, self.settings, also=nearest)
-        return candidates(query, lexical, dense, answers, self.describe)
+        return candidates(query, lexical.result(also=nearest), dense, answers, self.describe)
 
     async def prepare(self) -> None:
         """Embed whatever is not embedded yet (at start-up: from the cache if warm)."""

@@ -18,7 +18,7 @@ import pytest
 from bot.knowledge.models import Fact, KnowledgeBase, Phrases
 from bot.library import fact_document, quote_document
 from bot.search.index import Document, SearchIndex
-from bot.search.matcher import MatchResult, match
+from bot.search.matcher import LexicalMatch, MatchResult, match
 from bot.search.normalize import terms
 from bot.search.questions import HELD_OUT_SET, TUNING_SETS, load_questions
 
@@ -33,6 +33,8 @@ OFF_TOPIC = (
 
 class ReferenceIndex:
     """The earlier SearchIndex: a dict of term weights per entry and of slots per term."""
+
+    changes = 0  # never changes while a question is scored here
 
     def __init__(self) -> None:
         self.slots: list[tuple[str, tuple[str, ...], tuple[str, ...], dict[str, float]] | None]
@@ -251,6 +253,28 @@ def test_adds_replacements_and_removals_one_at_a_time(kb: KnowledgeBase, seed: i
     assert_same_contents(index, reference)
     assert len(index) == 0 and index.vocabulary() == []
     assert match(index, queries[0]).hits == ()
+
+
+def test_a_question_scored_before_the_index_changed_is_scored_again() -> None:
+    """Search scores the lexical side while the question is embedded; an admin's edit may land
+    in between, and the result must be the new index's, not stale slots."""
+    index = SearchIndex(
+        [Document("a", (("union strike", 1.0),)), Document("b", (("strike potash", 0.5),))]
+    )
+    scored = LexicalMatch(index, "union strike potash")
+    index.remove("a")
+    index.add(Document("c", (("union strike potash miners", 1.0),)))
+    index.add(Document("b", (("potash", 0.5),)))
+    result = scored.result(also=["c", "b"])
+    assert result == match(index, "union strike potash", also=["c", "b"])
+    assert [h.doc_id for h in result.hits] == ["c", "b"] and result.answered
+
+
+def test_entries_another_retriever_found_are_scored_too() -> None:
+    documents = [Document(f"d{i}", ((f"strike word{i}", 1.0),)) for i in range(30)]
+    index = SearchIndex([*documents, Document("far", (("strike", 0.1),))])
+    assert "far" not in {h.doc_id for h in match(index, "strike").hits}
+    assert "far" in {h.doc_id for h in LexicalMatch(index, "strike").result(also=["far"]).hits}
 
 
 def test_postings_are_read_only_views() -> None:

@@ -19,10 +19,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from bot.search.dense import DenseScores
 from bot.search.matcher import Hit, MatchResult
@@ -190,10 +193,18 @@ def type_mismatch(question: Asked, answer: str) -> bool:
     return question.name and stated.latin and not stated.names - question.words
 
 
-def expanded(features: tuple[float, ...]) -> tuple[float, ...]:
-    """The features followed by every product of two of them (squares included)."""
-    n = len(features)
-    return features + tuple(features[i] * features[j] for i in range(n) for j in range(i, n))
+def expanded(features: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Each row of features followed by every product of two of them (squares included), in
+    the order (0,0), (0,1), ..., (1,1), ...; one row per candidate."""
+    rows = np.atleast_2d(np.asarray(features, dtype=np.float64))
+    first, second = _pairs(rows.shape[1])
+    return np.hstack([rows, rows[:, first] * rows[:, second]])
+
+
+@cache
+def _pairs(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    first, second = np.triu_indices(n)
+    return first, second
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,14 +218,13 @@ class DecisionModel:
     scale: tuple[float, ...]
     threshold: float
 
-    def probability(self, features: tuple[float, ...]) -> float:
-        z = self.bias + sum(
-            w * (x - m) / s
-            for w, x, m, s in zip(
-                self.weights, expanded(features), self.mean, self.scale, strict=True
-            )
-        )
-        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+    def probabilities(self, features: Sequence[tuple[float, ...]]) -> list[float]:
+        """The probability that answers, for each candidate's features (one pass for all)."""
+        if not features:
+            return []
+        standardised = (expanded(features) - np.asarray(self.mean)) / np.asarray(self.scale)
+        z = np.clip(standardised @ np.asarray(self.weights) + self.bias, -40.0, 40.0)
+        return [float(p) for p in 1.0 / (1.0 + np.exp(-z))]
 
 
 @cache
@@ -309,8 +319,9 @@ def _best_other(ranked: list[float], value: float) -> float:
 
 def decide(scored: list[Candidate], model: DecisionModel) -> MatchResult:
     """Rank candidates by the model's probability; answer with the best if it clears the bar."""
+    probabilities = model.probabilities([c.features for c in scored])
     ranked = sorted(
-        (replace(c.hit, score=round(model.probability(c.features), 4)) for c in scored),
+        (replace(c.hit, score=round(p, 4)) for c, p in zip(scored, probabilities, strict=True)),
         key=lambda h: (-h.score, h.doc_id),
     )
     return MatchResult(tuple(ranked), bool(ranked) and ranked[0].score >= model.threshold)

@@ -173,6 +173,7 @@ class SearchIndex:
         self._vocabulary: list[str] | None = None
         self._by_length: dict[int, list[str]] = {}
         self._vocabulary_version = 0
+        self._changes = 0
         for document in documents:
             self.add(document)
 
@@ -187,9 +188,16 @@ class SearchIndex:
         """Number of slots, live or freed: the length of score arrays."""
         return len(self._slots)
 
+    @property
+    def changes(self) -> int:
+        """How many times documents were added or removed: scores by slot from an earlier
+        count may name other documents now."""
+        return self._changes
+
     def add(self, document: Document) -> None:
         """Index a document, replacing any earlier version with the same id."""
         self.remove(document.id)
+        self._changes += 1
         weights: dict[str, float] = {}
         for text, weight in document.fields:
             for t in terms(text):
@@ -212,6 +220,7 @@ class SearchIndex:
         slot = self._slot_of.pop(doc_id, None)
         if slot is None:
             return
+        self._changes += 1
         entry = self._slots[slot]
         self._slots[slot] = None
         if entry is None:

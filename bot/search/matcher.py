@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
@@ -133,76 +134,117 @@ def match(
 ) -> MatchResult:
     """Score ``query`` against every entry of ``index``; ``also`` names entries to score even
     outside the best candidates (those another retriever found)."""
-    settings = settings or MatchSettings()
-    query_terms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
-    if not query_terms or len(index) == 0:
-        return MatchResult((), False)
+    return LexicalMatch(index, query, settings).result(also)
 
-    scores = np.zeros(index.capacity, dtype=np.float32)
-    total_weight = 0.0
-    known: list[tuple[tuple[str, ...], float]] = []
-    for term in query_terms:
-        expansions = expand(index, term)
-        place = PLACE_WEIGHT if term in PLACE_TERMS else 1.0
-        if not expansions:
-            total_weight += index.idf(term) * UNKNOWN_WORD_WEIGHT * place
-            continue
-        exact = [t for t, similarity in expansions if similarity == 1.0]
-        weight = index.idf(exact[0]) if exact else max(index.idf(t) * s for t, s in expansions)
-        weight *= place
-        total_weight += weight
-        known.append((tuple(t for t, _ in expansions), weight))
-        if len(expansions) == 1:
-            slots, field_weights = index.postings(expansions[0][0])
-            scores[slots] += field_weights * (expansions[0][1] * weight)
-            continue
-        best = np.zeros(index.capacity, dtype=np.float32)
-        for t, similarity in expansions:
-            slots, field_weights = index.postings(t)
-            best[slots] = np.maximum(best[slots], field_weights * similarity)
-        scores += best * weight
 
-    if total_weight <= 0 or not scores.any():
-        return MatchResult((), False)
-    coverage = scores / total_weight
-    k = min(settings.rerank_candidates, int(np.count_nonzero(coverage)))
-    top = np.argpartition(-coverage, k - 1)[:k] if k < len(coverage) else np.arange(len(coverage))
-    chosen: dict[int, None] = dict.fromkeys(top.tolist())
-    chosen.update(dict.fromkeys(s for s in map(index.slot_of, also) if s is not None))
-    query_text = " ".join(query_terms)
-    known_weight = sum(w for _, w in known) or 1.0
-    hits: list[Hit] = []
-    for slot in chosen:
+class LexicalMatch:
+    """A question scored against every entry of an index, with its best candidates re-ranked.
+
+    Entries another retriever finds later are scored on request (``result(also=...)``), so the
+    scoring can run while the question is being embedded. If the index changes in between, the
+    question is scored again: slots may have been reused.
+    """
+
+    def __init__(
+        self, index: SearchIndex, query: str, settings: MatchSettings | None = None
+    ) -> None:
+        self._index = index
+        self._query = query
+        self._settings = settings or MatchSettings()
+        self._score()
+
+    def _score(self) -> None:
+        index = self._index
+        self._version = index.changes
+        # Best candidates and entries asked for since, by slot; None: a slot with no entry.
+        self._hits: dict[int, Hit | None] = {}
+        self._coverage: npt.NDArray[np.float32] | None = None
+        self._query_terms = list(dict.fromkeys(terms(self._query)))[:MAX_QUERY_TERMS]
+        self._scores = np.zeros(index.capacity, dtype=np.float32)
+        self._total_weight = 0.0
+        self._known: list[tuple[tuple[str, ...], float]] = []
+        if not self._query_terms or len(index) == 0:
+            return
+        for term in self._query_terms:
+            expansions = expand(index, term)
+            place = PLACE_WEIGHT if term in PLACE_TERMS else 1.0
+            if not expansions:
+                self._total_weight += index.idf(term) * UNKNOWN_WORD_WEIGHT * place
+                continue
+            exact = [t for t, similarity in expansions if similarity == 1.0]
+            weight = index.idf(exact[0]) if exact else max(index.idf(t) * s for t, s in expansions)
+            weight *= place
+            self._total_weight += weight
+            self._known.append((tuple(t for t, _ in expansions), weight))
+            if len(expansions) == 1:
+                slots, field_weights = index.postings(expansions[0][0])
+                self._scores[slots] += field_weights * (expansions[0][1] * weight)
+                continue
+            best = np.zeros(index.capacity, dtype=np.float32)
+            for t, similarity in expansions:
+                slots, field_weights = index.postings(t)
+                best[slots] = np.maximum(best[slots], field_weights * similarity)
+            self._scores += best * weight
+        if self._total_weight <= 0 or not self._scores.any():
+            return
+        self._coverage = coverage = self._scores / self._total_weight
+        k = min(self._settings.rerank_candidates, int(np.count_nonzero(coverage)))
+        top = (
+            np.argpartition(-coverage, k - 1)[:k]
+            if k < len(coverage)
+            else np.arange(len(coverage))
+        )
+        self._query_text = " ".join(self._query_terms)
+        self._known_weight = sum(w for _, w in self._known) or 1.0
+        for slot in top.tolist():
+            self._hits[slot] = self._hit(slot, coverage)
+
+    def _hit(self, slot: int, coverage: npt.NDArray[np.float32]) -> Hit | None:
+        index = self._index
         entry = index.slot_entry(slot)
         if entry is None or coverage[slot] <= 0:
-            continue
+            return None
         doc_id, topics = entry
         phrase = max(
             (
-                (fuzz.token_set_ratio(query_text, p) + fuzz.token_sort_ratio(query_text, p)) / 200
+                (
+                    fuzz.token_set_ratio(self._query_text, p)
+                    + fuzz.token_sort_ratio(self._query_text, p)
+                )
+                / 200
                 for p in index.slot_phrases(slot)
             ),
             default=0.0,
         )
         cov = float(coverage[slot])
-        score = settings.coverage_weight * cov + (1 - settings.coverage_weight) * phrase
+        score = (
+            self._settings.coverage_weight * cov + (1 - self._settings.coverage_weight) * phrase
+        )
         missing = max(
-            (w for alternatives, w in known if not index.slot_has_any(slot, alternatives)),
+            (w for alternatives, w in self._known if not index.slot_has_any(slot, alternatives)),
             default=0.0,
         )
-        hits.append(
-            Hit(
-                doc_id,
-                round(score, 4),
-                round(cov, 4),
-                round(phrase, 4),
-                topics,
-                round(missing / total_weight, 4),
-                round(float(scores[slot]) / known_weight, 4),
-            )
+        return Hit(
+            doc_id,
+            round(score, 4),
+            round(cov, 4),
+            round(phrase, 4),
+            topics,
+            round(missing / self._total_weight, 4),
+            round(float(self._scores[slot]) / self._known_weight, 4),
         )
-    hits.sort(key=lambda h: (-h.score, h.doc_id))
-    return MatchResult(tuple(hits), _is_answer(hits, settings))
+
+    def result(self, also: Collection[str] = ()) -> MatchResult:
+        """The ranked candidates, ``also`` included, and whether the best one answers."""
+        if self._index.changes != self._version:
+            self._score()
+        if self._coverage is None:
+            return MatchResult((), False)
+        for slot in map(self._index.slot_of, also):
+            if slot is not None and slot not in self._hits:
+                self._hits[slot] = self._hit(slot, self._coverage)
+        hits = sorted((h for h in self._hits.values() if h), key=lambda h: (-h.score, h.doc_id))
+        return MatchResult(tuple(hits), _is_answer(hits, self._settings))
 
 
 def _is_answer(hits: list[Hit], settings: MatchSettings) -> bool:

@@ -76,13 +76,22 @@ class SemanticIndex:
                 vectors = await asyncio.to_thread(self._embed, batch)
                 self._apply(batch, vectors)
 
+    async def embed_question(self, question: str) -> asyncio.Future[Vectors]:
+        """Start embedding a question in the worker thread (after any queued documents); the
+        returned future gives its vector, and the loop is free meanwhile."""
+        await self.ready()
+        return asyncio.get_running_loop().run_in_executor(
+            None, self._vectors.embedder.encode_queries, [question[:MAX_QUESTION_CHARS]]
+        )
+
+    def scores(self, vector: Vectors) -> tuple[DenseScores, DenseScores]:
+        """Similarity of every entry, and of every entry's answer, to a question's vector."""
+        return self.dense.search(vector[0]), self.answers.search(vector[0])
+
     async def search(self, question: str) -> tuple[DenseScores, DenseScores]:
         """Similarity of every entry, and of every entry's answer, to the question; the
         question is embedded off the loop."""
-        await self.ready()
-        question = question[:MAX_QUESTION_CHARS]
-        vector = await asyncio.to_thread(self._vectors.embedder.encode_queries, [question])
-        return self.dense.search(vector[0]), self.answers.search(vector[0])
+        return self.scores(await (await self.embed_question(question)))
 
 
 _Batch = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
