@@ -71,7 +71,7 @@ async def publish_events(settings: Settings, kb: KnowledgeBase, path: Path) -> i
             if recipients is None:
                 print(f"{event.id}: already published, nothing queued")
             else:
-                print(f"{event.id}: published, queued for {recipients} chats")
+                print(f"{event.id}: published, chats queued: {recipients}")
     return 0
 
 

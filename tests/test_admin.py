@@ -217,7 +217,7 @@ async def test_editfact_keeps_skipped_fields_and_serves_the_edit(
     assert str(preview.params["text"]).endswith(f"\n\n<i>{hint}</i>")
     assert ("Minor fix: no notice", "/confirm minor") in buttons(preview)
     [saved] = await served.say("/confirm")
-    assert "Correction queued for 0 chats." in saved.params["text"]
+    assert "Correction queued for chats: 0." in saved.params["text"]
     # Asked by its (kept) keyword: the edited answer no longer says what its phrasings ask.
     answered = await served.ask("zanzibarium treaty", user_id=en_user)
     assert "<i>Corrected on " in answered
@@ -256,7 +256,7 @@ async def test_retract_and_restore_take_effect_at_once_with_audit(served: Served
     assert (
         retracted
         == f"Retracted {fact_id}: it is no longer served. /restore {fact_id} undoes this.\n\n"
-        "Correction queued for 0 chats."
+        "Correction queued for chats: 0."
     )
     assert await served_everywhere(served, fact_id) == (False, False, False)
     assert await served.ask(f"/fact {fact_id}", user_id=USER) == t("en", "fact.unknown")
@@ -355,7 +355,7 @@ async def test_addevent_previews_the_reach_and_confirm_publishes(served: Served)
     form = f"2031-05-01 | {TOPIC} | {title} | Unions met in Zubrovka. | {SOURCE_ID}"
     [preview] = await served.say(f"/addevent {form}")
     text = str(preview.params["text"])
-    reach = "<i>Confirming publishes this alert to 2 subscribed chats.</i>"
+    reach = "<i>Confirming publishes this alert to subscribed chats: 2.</i>"
     assert text.startswith(
         f"{PREVIEW}\n\n<b>🔔 May 1, 2031: {title}</b>\n\nUnions met in Zubrovka."
     )
@@ -365,7 +365,7 @@ async def test_addevent_previews_the_reach_and_confirm_publishes(served: Served)
 
     [published] = await served.say("/confirm")
     match = re.fullmatch(
-        r"Published (event-2031-05-01-[a-z0-9-]+); alerts are queued for 2 chats\.",
+        r"Published (event-2031-05-01-[a-z0-9-]+); alerts queued for chats: 2\.",
         str(published.params["text"]),
     )
     assert match is not None, published.params["text"]
@@ -428,7 +428,7 @@ async def test_unanswered_stats_and_export_round_trip(served: Served, kb: Knowle
     stats = await served.ask("/stats")
     day = time.strftime("%Y-%m-%d", time.gmtime())
     assert stats.startswith(
-        "<b>Last 7 days: 4 questions, 25% answered. Per day (answered / declined):</b>\n\n"
+        "<b>Last 7 days: questions 4, answered 25%. Per day (answered / declined):</b>\n\n"
         f"• {day}: 4 (1 / 3)\n\nMost shown facts:\n\n• {fact_id}: 1\n\n"
         "Subscribed chats per topic:\n\n• —\n\n<i>Refused admin attempts so far: 0</i>"
     )
@@ -545,7 +545,7 @@ async def test_a_failure_inside_confirm_writes_nothing(
     monkeypatch.undo()
     published = await served.ask("/confirm")
     assert re.fullmatch(
-        r"Published event-2031-06-01-[a-z0-9-]+; alerts are queued for 1 chats\.", published
+        r"Published event-2031-06-01-[a-z0-9-]+; alerts queued for chats: 1\.", published
     )
     kinds = [kind for kind, _ in await served.runtime_entries()]
     assert kinds == ["source", "event"]

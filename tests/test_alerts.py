@@ -447,7 +447,7 @@ async def test_events_publish_cli_while_the_bot_runs(served: Served, tmp_path: P
     await asyncio.to_thread(events_file.write_text, json.dumps(document), "utf-8")
 
     status, out, err = await run_cli(served.database, "events", "publish", str(events_file))
-    assert (status, out) == (0, "cli-published-event: published, queued for 2 chats\n"), err
+    assert (status, out) == (0, "cli-published-event: published, chats queued: 2\n"), err
     await eventually(lambda: outbox_drained(served.database), "the fan-out")
     status, out, err = await run_cli(served.database, "events", "publish", str(events_file))
     assert (status, out) == (0, "cli-published-event: already published, nothing queued\n"), err

@@ -77,7 +77,7 @@ async def test_the_asker_is_told_once_when_an_admin_adds_the_answer(served: Serv
     for user_id in (ASKER, FORGETFUL, EXPIRED):
         await ask_to_be_told(served, user_id, QUESTION)
     await ask_to_be_told(served, OTHER, OTHER_QUESTION)
-    assert "1 question(s) waiting" in await served.ask("/privacy", user_id=ASKER)
+    assert "waiting for an answer: 1." in await served.ask("/privacy", user_id=ASKER)
     unanswered = await served.ask("/unanswered")
     assert "3 × what was the zubrovka accord" in unanswered  # how many, never who
     assert str(ASKER) not in unanswered
@@ -108,7 +108,7 @@ async def test_the_asker_is_told_once_when_an_admin_adds_the_answer(served: Serv
         assert notices(served, user_id, "You asked") == []
     served.seen[ASKER] = len(served.sent(ASKER))
     # Told, and forgotten: nothing waits any more for the asker.
-    assert "question(s) waiting" not in await served.ask("/privacy", user_id=ASKER)
+    assert "waiting for an answer:" not in await served.ask("/privacy", user_id=ASKER)
     left = await asyncio.to_thread(rows, served.database, "SELECT chat_id FROM waiting_questions")
     assert (str(ASKER),) not in left and (str(OTHER),) in left
 
@@ -136,7 +136,7 @@ async def test_corrections_reach_topic_followers_once_and_minor_edits_nobody(
     assert "Corrected on" not in await served.ask("What was the Zubrovka Accord?", user_id=USER)
 
     retracted = await served.ask(f"/retract {fact_id} the accord never existed")
-    assert retracted.endswith("Correction queued for 1 chats.")
+    assert retracted.endswith("Correction queued for chats: 1.")
     await served.emulator.wait_for(
         "sendMessage",
         predicate=lambda c: c.params["chat_id"] == FOLLOWER and "Correction" in c.params["text"],

@@ -970,7 +970,7 @@ async def test_a_waiting_question_and_a_correction_reach_matrix_rooms_once(
 
     assert kept.body.startswith("I will tell you here"), kept.body
     assert found.body.startswith("You asked: “what was the") and answer in found.body
-    assert retracted.body.endswith("Correction queued for 1 chats.")
+    assert retracted.body.endswith("Correction queued for chats: 1.")
     assert "is withdrawn" in correction.body and "Reason: it never existed" in correction.body
     assert [n.body for n in asker.notices(asked_in, bot)].count(found.body) == 1
     assert len([n for n in follower.notices(followed_in, bot) if "Correction (" in n.body]) == 1

@@ -205,8 +205,8 @@ async def test_nothing_identifies_the_user_after_forgetme(
         assert buttons == [("Yes, delete it", "/forgetme confirm"), ("No, keep it", "/privacy")]
         done = await user.press("/forgetme confirm")
         assert done.params["text"] == (
-            f"Done. Deleted: {len(kb.topics)} subscriptions, 2 alerts, 1 language choice, "
-            "0 questions waiting for an answer. Nothing else about this chat is stored."
+            f"Done. Deleted: subscriptions — {len(kb.topics)}, alerts — 2, language choice — 1, "
+            "questions waiting for an answer — 0. Nothing else about this chat is stored."
         )
         for table in ("subscriptions", "outbox", "chat_settings"):
             assert await asyncio.to_thread(sql, database, f"SELECT * FROM {table}") == [], table
