@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 from bot import answers
@@ -64,6 +65,9 @@ def _quote_page(args: str) -> int | None:
     if not (arg.isascii() and arg.isdigit()):
         return 1
     return int(arg) if len(arg) < 7 else 10**6  # past the last page either way
+
+
+_CHOICE_NUMBER = re.compile(r"#?\d{1,2}[.)]?")
 
 
 class Core:
@@ -186,6 +190,10 @@ class Core:
         lang = lang or detect(question) or self.settings.default_language
         if not words(question):
             return text_reply(lang, "ask.empty")
+        if _CHOICE_NUMBER.fullmatch(question.strip()):
+            # "2" is a choice from a list, not a question about Decree No. 2: guessing would
+            # answer something nobody asked. (Years like "1995" are still searched.)
+            return text_reply(lang, "ask.number_only")
         talk = small_talk(question)
         if talk in SMALL_TALK_TEXTS:
             return text_reply(lang, SMALL_TALK_TEXTS[talk])

@@ -290,6 +290,22 @@ _SOURCE_REQUESTS = _phrases(
     where did you get that
     how do you know
     says who
+    who said that
+    who said this
+    who says so
+    who says that
+    exact words
+    the exact words
+    the words
+    the original words
+    the source's words
+    the sources words
+    what does the source say
+    show me the source
+    show the source
+    show me the exact words
+    show the exact words
+    show me the words
     источник
     источники
     какой источник
@@ -297,6 +313,17 @@ _SOURCE_REQUESTS = _phrases(
     откуда это
     откуда информация
     откуда вы это знаете
+    откуда ты это знаешь
+    кто это сказал
+    кто так говорит
+    кто так сказал
+    точные слова
+    слова источника
+    что говорит источник
+    покажи источник
+    покажите источник
+    покажи точные слова
+    покажите точные слова
     пруф
     пруфы
     доказательства
@@ -306,6 +333,15 @@ _SOURCE_REQUESTS = _phrases(
     якая крыніца
     адкуль гэта
     адкуль інфармацыя
+    адкуль вы гэта ведаеце
+    хто гэта сказаў
+    хто так кажа
+    дакладныя словы
+    словы крыніцы
+    што кажа крыніца
+    пакажы крыніцу
+    пакажыце крыніцу
+    пакажыце дакладныя словы
     доказы
     спасылка
     istochnik
@@ -340,6 +376,8 @@ _ALONG = _phrases(
     pls
     plz
     for everything
+    а
+    ну
     большое
     огромное
     вам

@@ -150,6 +150,17 @@ async def test_a_request_for_personal_advice_is_not_answered_with_a_fact(core: C
         assert reply.kind is ReplyKind.ANSWER and fact_word in reply.plain_text(), question
 
 
+async def test_a_bare_number_is_no_question_but_a_year_is(core: Core) -> None:
+    for text in ("2", "12", "#3", "7."):
+        [reply] = await core.handle(incoming(text, sender="numbers"))
+        assert reply.kind is ReplyKind.INFO and reply.fact_id is None, text
+        assert reply.plain_text() == t("en", "ask.number_only"), text
+    assert core.repository is not None
+    assert await core.repository.unanswered("2000-01-01") == []  # not counted as declines
+    [year] = await core.handle(incoming("1995", sender="numbers"))
+    assert year.kind is not ReplyKind.INFO
+
+
 async def test_language_follows_question_then_explicit_choice(core: Core) -> None:
     [ru] = await core.handle(incoming("сколько рекомендаций дала комиссия МОТ"))
     assert ru.lang == "ru" and "12" in ru.plain_text()

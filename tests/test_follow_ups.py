@@ -22,7 +22,17 @@ def test_a_follow_up_picks_the_last_offer_and_answers_in_its_language() -> None:
     offers.remember("room", answer("ru"))
 
     assert offers.resolve("room", "/evidence").model_dump() == {"text": EVIDENCE, "language": "ru"}
-    assert offers.resolve("room", "source?").text == EVIDENCE
+    for asked in (
+        "source?",
+        "who said that?",
+        "show me the exact words",
+        "а откуда это?",
+        "ну и кто это сказал",
+        "хто гэта сказаў?",
+        "пакажыце крыніцу",
+    ):
+        assert offers.resolve("room", asked).text == EVIDENCE, asked
+    assert offers.resolve("room", "а кто такой Козик?").text == "а кто такой Козик?"
     assert offers.resolve("room", "!notifyme").text == NOTIFY
     assert offers.resolve("room", "2", by_number=True).text == NOTIFY
     # A question, a number off the list and a number where numbers are not shown stay as typed,

@@ -439,6 +439,29 @@ async def test_asking_for_the_source_after_an_answer_shows_its_evidence(bot: Run
     assert "<blockquote>" not in await last_text(emu, count=4)
 
 
+async def test_a_conversation_keeps_its_language_and_a_typed_number_picks_a_button(
+    bot: Running,
+) -> None:
+    """The app is in English, the person writes Russian: commands and numbers, which show no
+    language, are answered in the conversation's; "2" is the second button of the last reply."""
+    emu = bot.emulator
+    emu.send_message("кто такой Козик", user_id=2104, language_code="en")
+    [call] = await emu.wait_for("sendMessage")
+    assert "Козик" in call.params["text"]
+    buttons = [b for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+    emu.send_message("а кто это сказал?", user_id=2104, language_code="en")
+    shown = await last_text(emu, count=2)
+    assert "<blockquote>" in shown and "Цитата приведена в оригинале" in shown
+    emu.send_message("2", user_id=2104, language_code="en")
+    picked = await last_text(emu, count=3)
+    emu.press_button(buttons[1]["callback_data"], user_id=2105, language_code="ru")
+    assert picked == await last_text(emu, count=4) and "Источник:" in picked
+    emu.send_message("/help", user_id=2104, language_code="en")
+    assert (await last_text(emu, count=5)).startswith("<b>Что я умею:</b>")
+    emu.send_message("9", user_id=2104, language_code="en")
+    assert (await last_text(emu, count=6)).startswith("Одно число — это не вопрос.")
+
+
 def without_text(update: dict[str, object], **media: object) -> dict[str, object]:
     """The message of ``update`` as a photo, voice message or sticker: its text replaced."""
     message = update["message"]

@@ -338,8 +338,11 @@ class TelegramTransport:
         text = self._addressed_text(message)
         if text is None:
             return
-        follow_up = self._offers.resolve(message.chat.id, text)
-        hint = follow_up.language or user.language_code
+        # Buttons carry no numbers, but a person may type one: "2" picks the second button.
+        follow_up = self._offers.resolve(message.chat.id, text, by_number=True)
+        # A message that shows no language (a command, a number) gets the conversation's:
+        # someone asking in Russian from an English-language app wants /help in Russian.
+        hint = follow_up.language or self._offers.language(message.chat.id) or user.language_code
         incoming = await self._incoming(message, user.id, hint, follow_up.text)
         if not text:
             incoming = incoming.model_copy(update={"media_only": True})
