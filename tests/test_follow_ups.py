@@ -35,6 +35,9 @@ def test_a_follow_up_picks_the_last_offer_and_answers_in_its_language() -> None:
     assert offers.resolve("room", "а кто такой Козик?").text == "а кто такой Козик?"
     assert offers.resolve("room", "!notifyme").text == NOTIFY
     assert offers.resolve("room", "2", by_number=True).text == NOTIFY
+    # Unnumbered buttons: a typed number picks them, but keeping the question takes a press.
+    assert offers.resolve("room", "1", by_number=True, numbered=False).text == EVIDENCE
+    assert offers.resolve("room", "2", by_number=True, numbered=False).text == "2"
     # A question, a number off the list and a number where numbers are not shown stay as typed,
     # with no language forced on them.
     for text, by_number in (("who is kozik?", True), ("3", True), ("2", False)):

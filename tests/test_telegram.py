@@ -460,6 +460,17 @@ async def test_a_conversation_keeps_its_language_and_a_typed_number_picks_a_butt
     assert (await last_text(emu, count=5)).startswith("<b>Что я умею:</b>")
     emu.send_message("9", user_id=2104, language_code="en")
     assert (await last_text(emu, count=6)).startswith("Одно число — это не вопрос.")
+    # Keeping a question until it is answered takes a press, not a typed number.
+    emu.send_message("расскажи про погоду в минске", user_id=2104, language_code="en")
+    [*_, declined] = await emu.wait_for("sendMessage", count=7)
+    commands = [
+        b["callback_data"]
+        for row in declined.params["reply_markup"]["inline_keyboard"]
+        for b in row
+    ]
+    notify = next(i for i, c in enumerate(commands, 1) if c.startswith("/notifyme"))
+    emu.send_message(str(notify), user_id=2104, language_code="en")
+    assert (await last_text(emu, count=8)).startswith("Одно число — это не вопрос.")
 
 
 def without_text(update: dict[str, object], **media: object) -> dict[str, object]:

@@ -12,6 +12,8 @@ from bot.commands import resolve_follow_up
 from bot.domain import Reply
 
 MAX_CHATS = 10_000
+# The follow-up that stores something about the chat, so only on an explicit choice.
+CONSENT = "notifyme"
 
 
 class Offer(BaseModel):
@@ -67,14 +69,21 @@ class LastOffers:
         offer = self._offers.get(chat)
         return offer.commands if offer else ()
 
-    def resolve(self, chat: Hashable, text: str, *, by_number: bool = False) -> FollowUp:
-        """``by_number``: a bare number picks that choice (where choices are shown numbered).
-        A bare follow-up command or a request for the source picks the matching choice."""
+    def resolve(
+        self, chat: Hashable, text: str, *, by_number: bool = False, numbered: bool = True
+    ) -> FollowUp:
+        """``by_number``: a bare number picks that choice. ``numbered``: the choices were shown
+        with their numbers; where they were not (Telegram's buttons), a number never picks one
+        that keeps something about the chat ("tell me if this gets answered"): that takes a
+        press. A bare follow-up command or a request for the source picks the matching
+        choice."""
         offer = self._offers.get(chat)
         if offer is None:
             return FollowUp(text=text)
         picked = text
         if by_number and text.isdigit() and 0 < int(text) <= len(offer.commands):
-            picked = offer.commands[int(text) - 1]
+            choice = offer.commands[int(text) - 1]
+            if numbered or not choice.startswith(f"/{CONSENT}"):
+                picked = choice
         picked = resolve_follow_up(picked, offer.commands)
         return FollowUp(text=picked, language=offer.lang if picked != text else None)

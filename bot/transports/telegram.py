@@ -339,7 +339,7 @@ class TelegramTransport:
         if text is None:
             return
         # Buttons carry no numbers, but a person may type one: "2" picks the second button.
-        follow_up = self._offers.resolve(message.chat.id, text, by_number=True)
+        follow_up = self._offers.resolve(message.chat.id, text, by_number=True, numbered=False)
         # A message that shows no language (a command, a number) gets the conversation's:
         # someone asking in Russian from an English-language app wants /help in Russian.
         hint = follow_up.language or self._offers.language(message.chat.id) or user.language_code
