@@ -110,6 +110,17 @@ def parse(text: str) -> ParsedCommand | None:
 
 FOLLOW_UPS = ("evidence", "notifyme")
 
+# A command named in a reply's text ("type /privacy"): not a path or a link ("/topics/x" is).
+_NAMED_COMMAND = re.compile(
+    r"(?<![\w/!.:<])/(" + "|".join(sorted(BY_NAME, key=len, reverse=True)) + r")\b(?!/)"
+)
+
+
+def with_prefix(text: str, prefix: str) -> str:
+    """``text`` with the commands it names as typed where commands start with ``prefix``
+    (``!`` on Matrix, whose clients keep ``/`` for their own commands)."""
+    return _NAMED_COMMAND.sub(lambda m: prefix + m.group(1), text)
+
 
 def resolve_follow_up(text: str, offered: Sequence[str]) -> str:
     """A bare ``/evidence`` or ``/notifyme`` (``!evidence`` on Matrix) is about the last reply,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.admin.forms import FORMS
-from bot.commands import COMMANDS
+from bot.commands import COMMANDS, with_prefix
 from bot.texts import LANGUAGES, catalogue, t
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
@@ -56,3 +56,18 @@ def test_translations_are_not_english_copies() -> None:
 
 def test_falls_back_to_english_for_unknown_language() -> None:
     assert t("xx", "help.title") == t("en", "help.title")
+
+
+def test_every_command_a_text_names_can_be_shown_as_typed_on_matrix() -> None:
+    """Each catalogue's commands become "!name"; links and paths that look alike do not."""
+    for lang in ("en", "ru", "be"):
+        for key, text in catalogue(lang).items():
+            if key.startswith("console."):  # the terminal's own "/quit"
+                continue
+            assert not re.search(r"(?<![\w/])/[a-z]+\b(?![/.\w])", with_prefix(text, "!")), key
+    assert with_prefix("see https://x.org/topics/abc, /topics/abc and /quotes", "!") == (
+        "see https://x.org/topics/abc, /topics/abc and /quotes"
+    )
+    assert with_prefix("type /privacy or /ask@bot, not /subscriptions", "!") == (
+        "type !privacy or !ask@bot, not !subscriptions"
+    )

@@ -32,10 +32,10 @@ from nio import (
 )
 from nio.crypto import ENCRYPTION_ENABLED
 
-from bot.commands import BY_NAME, parse
+from bot.commands import BY_NAME, parse, with_prefix
 from bot.config import MatrixSettings
 from bot.core import Core
-from bot.domain import ChatRef, Incoming, Platform, Reply
+from bot.domain import ChatRef, Incoming, Platform, Reply, Style
 from bot.errors import ConfigError, DeliveryDeferred, RecipientGone
 from bot.logs import pseudonym
 from bot.store.repositories import Repository
@@ -422,6 +422,7 @@ class MatrixTransport:
     def content(self, reply: Reply, relates_to: dict[str, Any] | None = None) -> dict[str, Any]:
         """An ``m.notice`` with a plain body and an HTML formatted_body, as a reply when
         ``relates_to`` (from ``reply_to``) is given."""
+        reply = _with_bang_commands(reply)
         content: dict[str, Any] = {
             "msgtype": "m.notice",
             "body": reply.plain_text(numbered_choices=True),
@@ -485,3 +486,13 @@ class MatrixTransport:
             :32
         ]
         await self._send(chat.chat_id, reply, tx_id=tx_id)
+
+
+def _with_bang_commands(reply: Reply) -> Reply:
+    """The commands a reply names, as typed on Matrix ("!privacy"); the source's own words
+    (quotes) stay verbatim."""
+    paragraphs = tuple(
+        p if p.style is Style.QUOTE else p.model_copy(update={"text": with_prefix(p.text, "!")})
+        for p in reply.paragraphs
+    )
+    return reply.model_copy(update={"paragraphs": paragraphs})
