@@ -114,10 +114,41 @@ _RUSSIAN_LATIN = frozenset(
         "statya",
         "statyu",
         "mot",
+        # small talk: "poka", "do svidaniya"
+        "poka",
+        "svidaniya",
+        "zdravstvuyte",
+        "zdravstvujte",
+        "pozhaluysta",
+        "pozhalujsta",
     ]
 )
 _BELARUSIAN_LATIN = frozenset(
-    ["prafsajuz", "prafsajuzy", "prafsajuzau", "prafsayuz", "kamisija", "kamisiya"]
+    [
+        "prafsajuz",
+        "prafsajuzy",
+        "prafsajuzau",
+        "prafsayuz",
+        "kamisija",
+        "kamisiya",
+        # small talk: "dziakuj", "paka"
+        "dziakuj",
+        "dzyakuj",
+        "dzyakuy",
+        "dzjakuj",
+        "dziakuju",
+        "dzyakuyu",
+        "pryvitanne",
+        "pryvitannie",
+        "vitaju",
+        "vitayu",
+        "dzen",
+        "dzien",
+        "paka",
+        "pabachennia",
+        "pabachennya",
+        "byvaj",
+    ]
 )
 
 

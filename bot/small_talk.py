@@ -67,6 +67,11 @@ _GREETINGS = _phrases(
     dobryy den
     dobryj den
     dobriy den
+    dobry den
+    dobry dzen
+    dobry dzien
+    dobry viechar
+    dobry vechar
     pryvitannie
     pryvitanne
     vitaju
@@ -138,6 +143,10 @@ _THANKS = _phrases(
     dziakuj
     dzyakuy
     dzjakuj
+    dzyakuj
+    dziakuju
+    dzyakuyu
+    blagodaryu
     """
 )
 _FAREWELLS = _phrases(
@@ -150,6 +159,7 @@ _FAREWELLS = _phrases(
     see you later
     good night
     пока
+    пака
     до свидания
     всего доброго
     спокойной ночи
@@ -159,8 +169,12 @@ _FAREWELLS = _phrases(
     да спаткання
     дабранач
     poka
+    paka
     do svidaniya
+    da svidaniya
     da pabachennia
+    da pabachennya
+    byvaj
     """
 )
 _ABOUT = _phrases(
@@ -404,6 +418,9 @@ _ALONG = _phrases(
     ўсё
     за ўсё
     bolshoe
+    bolshoje
+    vialikaje
+    vialikae
     vam
     pozhaluysta
     pozhalujsta

@@ -65,6 +65,9 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
                 "дзякуй, усё зразумела",
                 "как дела?",
                 "What's new?",
+                "dziakuj vialikaje",
+                "paka",
+                "poka",
             ]
         )
     }
@@ -86,6 +89,9 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
         "дзякуй, усё зразумела": "be",
         "как дела?": "ru",
         "What's new?": "en",
+        "dziakuj vialikaje": "be",
+        "paka": "be",
+        "poka": "ru",
     }
     assert all(r.kind is ReplyKind.INFO for r in replies.values())
     # A greeting or "what can you do" gets the introduction with the topics to browse.
@@ -108,6 +114,8 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
     assert newest.title.en in replies["What's new?"].plain_text()
     assert "/subscribe" in replies["What's new?"].plain_text()
     assert "Goodbye" in replies["bye"].plain_text()
+    assert "Калі ласка" in replies["dziakuj vialikaje"].plain_text()
+    assert replies["paka"].plain_text() == t("be", "smalltalk.farewell")
     assert (
         "/topics" in replies["ok"].plain_text() and "/topics" in replies["Понятно."].plain_text()
     )
