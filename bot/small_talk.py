@@ -360,7 +360,14 @@ _SOURCE_REQUESTS = _phrases(
     спасылка
     istochnik
     otkuda eto
+    otkuda
+    kto eto skazal
     krynica
+    adkul heta
+    adkul hieta
+    adkul
+    khto heta skazau
+    hto heta skazau
     """
 )
 # Words that go with any of the above and change nothing: "thanks a lot", "hi there, bot!",

@@ -30,6 +30,8 @@ def test_a_follow_up_picks_the_last_offer_and_answers_in_its_language() -> None:
         "ну и кто это сказал",
         "хто гэта сказаў?",
         "пакажыце крыніцу",
+        "adkuĺ hieta?",
+        "otkuda eto",
     ):
         assert offers.resolve("room", asked).text == EVIDENCE, asked
     assert offers.resolve("room", "а кто такой Козик?").text == "а кто такой Козик?"
