@@ -122,10 +122,10 @@ async def test_added_fact_is_found_semantically_at_once(kb: KnowledgeBase) -> No
     library.put_fact(fact)
     assert library.semantic is not None and library.semantic.pending == 1
     question = "did the workers' chorus sing at the founding conference"
-    dense, _ = await library.semantic.search(question)
+    dense, _ = library.semantic.scores(await (await library.semantic.embed_question(question)))
     assert dense.top(1)[0].doc_id == FACT_PREFIX + "choir-congress"
     library.put_fact(fact.model_copy(update={"retracted": True}))
-    dense, _ = await library.semantic.search(question)
+    dense, _ = library.semantic.scores(await (await library.semantic.embed_question(question)))
     assert FACT_PREFIX + "choir-congress" not in {h.doc_id for h in dense.top(len(library.facts))}
 
 
@@ -201,10 +201,11 @@ async def test_a_failing_model_leaves_the_lexical_matcher_answering(
     library = Library(kb, MatchSettings())
     assert library.semantic is not None
 
-    async def broken(question: str) -> None:
+    def broken(texts: object) -> None:
         raise RuntimeError("the engine crashed")
 
-    monkeypatch.setattr(library.semantic, "search", broken)
+    # The engine fails in the worker thread, where questions are embedded.
+    monkeypatch.setattr(library.semantic._vectors.embedder, "encode_queries", broken)
     result = await library.search("who ran against lukashenko in 2001")
     assert result.answered and result.best is not None
     assert result.best.doc_id == FACT_PREFIX + "election-2001-hancharyk"

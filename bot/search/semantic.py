@@ -88,11 +88,6 @@ class SemanticIndex:
         """Similarity of every entry, and of every entry's answer, to a question's vector."""
         return self.dense.search(vector[0]), self.answers.search(vector[0])
 
-    async def search(self, question: str) -> tuple[DenseScores, DenseScores]:
-        """Similarity of every entry, and of every entry's answer, to the question; the
-        question is embedded off the loop."""
-        return self.scores(await (await self.embed_question(question)))
-
 
 _Batch = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
