@@ -163,6 +163,11 @@ async def test_group_answers_only_when_addressed(bot: Running) -> None:
     assert "1999" in text
     await settled(bot)  # /ask@SomeOtherBot included
     assert len(emu.calls_to("sendMessage")) == 3
+    # One member asks in Russian; another's command is answered in that member's language.
+    emu.send_message(f"@{BOT_NAME} кто такой Козик", user_id=31, language_code="ru", chat_id=group)
+    assert "Козик" in await last_text(emu, count=4)
+    emu.send_message(f"/help@{BOT_NAME}", user_id=32, language_code="en", chat_id=group)
+    assert (await last_text(emu, count=5)).startswith("<b>What I can do:</b>")
 
 
 async def test_inline_query_offers_sourced_answers(bot: Running) -> None:

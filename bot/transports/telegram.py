@@ -341,8 +341,11 @@ class TelegramTransport:
         # Buttons carry no numbers, but a person may type one: "2" picks the second button.
         follow_up = self._offers.resolve(message.chat.id, text, by_number=True, numbered=False)
         # A message that shows no language (a command, a number) gets the conversation's:
-        # someone asking in Russian from an English-language app wants /help in Russian.
-        hint = follow_up.language or self._offers.language(message.chat.id) or user.language_code
+        # someone asking in Russian from an English-language app wants /help in Russian. In a
+        # group the last reply may have been to someone else: each member's app language then.
+        private = message.chat.type == ChatType.PRIVATE
+        conversation = self._offers.language(message.chat.id) if private else None
+        hint = follow_up.language or conversation or user.language_code
         incoming = await self._incoming(message, user.id, hint, follow_up.text)
         if not text:
             incoming = incoming.model_copy(update={"media_only": True})
