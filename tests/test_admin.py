@@ -417,6 +417,8 @@ async def test_unanswered_stats_and_export_round_trip(served: Served, kb: Knowle
         f"• 2 × {' '.join(words('What is the capital of Australia?'))}\n"
         f"• 1 × {' '.join(words('Who painted the quokka mural?'))}"
     )
+    one_day = await served.ask("/unanswered 1")
+    assert one_day.startswith("<b>Questions I declined in the last day (by wording only):</b>")
     assert columns(served.database, "declined_questions") == ["day", "normalized", "count"]
     stored = await asyncio.to_thread(
         rows, served.database, "SELECT normalized, count FROM declined_questions ORDER BY count"

@@ -220,6 +220,21 @@ async def test_confirm_while_a_rejected_field_is_asked_again_names_the_field(
     assert await rows(db, "runtime_entries") == 1
 
 
+async def test_a_topic_can_be_typed_as_its_menu_title_in_any_of_our_languages(
+    admin_core: Core,
+) -> None:
+    history = admin_core.library.topics["history"].title
+    assert history.ru and history.ru != history.en
+    for typed in (f"  {history.en.upper()} ", history.ru, "history"):
+        await tell(admin_core, "/addfact")
+        asked = await tell(admin_core, typed)
+        assert asked.kind is not ReplyKind.ERROR, (typed, asked.plain_text())
+        assert t(asked.lang, "admin.ask.answer") in asked.plain_text(), typed
+        await tell(admin_core, "/cancel")
+    refused = await tell(admin_core, "/addfact nothing like a topic | x")
+    assert "there is no topic 'nothing like a topic'" in refused.plain_text()
+
+
 async def test_confirm_after_a_rejected_one_shot_field_then_after_a_rejected_edit(
     admin_core: Core, db: Database
 ) -> None:

@@ -563,9 +563,16 @@ class Curation:
         days = int(args) if args.strip().isdigit() and 0 < int(args) <= 366 else 7
         rows = await self.repository.unanswered(self._since(days))
         waiting = await self.repository.waiting_by_wording(self.clock.now())
+        period = (
+            t(lang, "admin.period.one_day")
+            if days == 1
+            else t(lang, "admin.period.days", days=days)
+        )
         if not rows and not waiting:
-            return text_reply(lang, "admin.unanswered_none", days=days)
-        paragraphs = [Paragraph(text=t(lang, "admin.unanswered", days=days), style=Style.HEADING)]
+            return text_reply(lang, "admin.unanswered_none", period=period)
+        paragraphs = [
+            Paragraph(text=t(lang, "admin.unanswered", period=period), style=Style.HEADING)
+        ]
         paragraphs += [Paragraph(text=f"{n} × {text}", style=Style.ITEM) for text, n in rows]
         if waiting:
             paragraphs.append(Paragraph(text=t(lang, "admin.waiting"), style=Style.HEADING))

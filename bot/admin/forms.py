@@ -25,6 +25,7 @@ from typing import cast
 from anyascii import anyascii
 from pydantic import BaseModel, ValidationError
 
+from bot import answers
 from bot.knowledge.models import Event, Fact, Localized, Phrases, Precision, Quote, Source
 from bot.language import detect
 from bot.library import Library
@@ -81,12 +82,15 @@ def _text(limit: int) -> Callable[[str, Library], object]:
 
 
 def _topic(value: str, library: Library) -> object:
-    topic = value.strip().lower()
-    if topic not in library.topics:
-        raise ValueError(
-            f"there is no topic {topic[:40]!r}; pick one of: {', '.join(library.topics)}"
-        )
-    return topic
+    """A topic's id, or its title as a menu shows it, in any of our languages."""
+    wanted = " ".join(value.split()).casefold()
+    for topic in library.topics.values():
+        titles = (topic.title.en, topic.title.ru, topic.title.be)
+        if wanted == topic.id or wanted in {" ".join(t.split()).casefold() for t in titles if t}:
+            return topic.id
+    raise ValueError(
+        f"there is no topic {answers.shorten(wanted, 40)!r}; pick one of: {', '.join(library.topics)}"
+    )
 
 
 def _keywords(value: str, _: Library) -> object:
