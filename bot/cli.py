@@ -245,7 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         if isinstance(settings.database, PostgresUrl) and settings.database.password:
             secrets.append(settings.database.password)
-        logs.configure(settings.log_level, settings.log_format, secrets)
+        level = settings.log_level
+        if args.command == "chat" and "BOT_LOG_LEVEL" not in os.environ:
+            # The terminal chat shares the screen with the log: only problems belong there.
+            level = "WARNING"
+        logs.configure(level, settings.log_format, secrets)
         if settings.pseudonym_key is not None:
             logs.set_pseudonym_key(settings.pseudonym_key.get_secret_value().encode())
         texts.preload()

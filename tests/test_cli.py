@@ -97,6 +97,18 @@ def test_chat_session(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_the_terminal_chat_logs_only_problems_unless_asked_for_more(tmp_path: Path) -> None:
+    """The log shares the terminal with the conversation: an admin's save is logged at INFO,
+    which only shows there when BOT_LOG_LEVEL asks for it."""
+    script = "/addsource A test source | Someone | 2024-01-02 | https://example.org/a\n/confirm\n"
+    env = {"BOT_DATABASE": str(tmp_path / "chat.sqlite3"), "BOT_ADMINS": '["console:local"]'}
+    quiet = run_bot("chat", stdin=script, env=env)
+    assert "Saved as src-a-test-source" in quiet.stdout
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    verbose = run_bot("chat", stdin=script, env={**env, "BOT_LOG_LEVEL": "INFO"})
+    assert "INFO bot.admin.curation: admin.saved kind=source" in verbose.stderr
+
+
 def test_run_without_platform_says_so(tmp_path: Path) -> None:
     env = {
         "BOT_DATABASE": str(tmp_path / "x.sqlite3"),
