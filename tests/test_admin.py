@@ -113,9 +113,9 @@ async def test_guided_addfact_with_buttons_cancel_and_a_field_error(
     [saved] = await served.press("/confirm")
     assert saved.params["text"] == f"Saved as {FACT_ID}. It is searchable now."
 
-    # A user's question gets exactly what the preview showed.
+    # A user's question gets exactly what the preview showed, the buttons listed there.
     answer = await served.ask(QUESTION, user_id=USER)
-    assert preview_text == f"{PREVIEW}\n\n{answer}"
+    assert preview_text == f"{PREVIEW}\n\n{answer}\n\n• 📄 The source's own words"
     assert await served.runtime_entries() == [("fact", FACT_ID)]
     [added] = await served.audit_rows(FACT_ID)
     assert (added["actor"], added["action"], added["kind"], added["before"]) == (
@@ -219,9 +219,12 @@ async def test_editfact_keeps_skipped_fields_and_serves_the_edit(
     [saved] = await served.say("/confirm")
     assert "Correction queued for chats: 0." in saved.params["text"]
     # Asked by its (kept) keyword: the edited answer no longer says what its phrasings ask.
-    answered = await served.ask("zanzibarium treaty", user_id=en_user)
+    [answered_call] = await served.say("zanzibarium treaty", user_id=en_user)
+    answered = str(answered_call.params["text"])
     assert "<i>Corrected on " in answered
-    assert preview.params["text"] == f"{PREVIEW}\n\n{answered}\n\n<i>{hint}</i>"
+    # The preview lists the buttons users get, which Confirm and Edit replace there.
+    offered = "\n".join(f"• {label}" for label, _ in buttons(answered_call))
+    assert preview.params["text"] == f"{PREVIEW}\n\n{answered}\n\n{offered}\n\n<i>{hint}</i>"
 
     first, second = await served.audit_rows(fact.id)
     assert (first["action"], second["action"]) == ("edit", "edit")

@@ -104,6 +104,26 @@ async def test_cancel_leaves_nothing_and_one_shot_form_works(
     assert "Kvass test fact" in await say(emu, "kvasstest", user_id=8)
 
 
+async def test_editing_says_so_and_keep_it_stays_in_the_conversations_language(
+    admin_bot: Running, db: Database
+) -> None:
+    """The keywords step quotes Russian and Belarusian keywords: pressing "Keep it" there must
+    not switch an English conversation to another language."""
+    emu = admin_bot.emulator
+    opening = await say(emu, "/editfact kozik-appointed")
+    assert opening.startswith("<b>Editing kozik-appointed:") and "New fact" not in opening
+    await press(emu, "/skip")
+    keywords = await say(emu, "Leonid Kozik was made chair of the FPB after the 2001 election.")
+    assert "Keywords" in keywords and "Козик" in keywords
+    assert "The source" in await press(emu, "/skip")
+    await press(emu, "/skip")
+    preview = await press(emu, "/skip")
+    # Confirm and Edit take the place of the fact's own buttons, so those are listed.
+    assert "Preview" in preview and "See also:" in preview
+    assert "• 📄 The source's own words" in preview
+    assert "Saved as kozik-appointed" in await press(emu, "/confirm")
+
+
 async def test_retract_and_restore_take_effect_at_once(admin_bot: Running, db: Database) -> None:
     emu = admin_bot.emulator
     question = "who ran against lukashenko in 2001"

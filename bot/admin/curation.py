@@ -201,9 +201,12 @@ class Curation:
         name = draft.asking
         paragraphs = []
         if intro:
-            paragraphs.append(
-                Paragraph(text=t(lang, f"admin.intro.{draft.form.kind}"), style=Style.HEADING)
+            opening = (
+                t(lang, f"admin.intro.{draft.form.kind}")
+                if draft.existing is None
+                else t(lang, "admin.intro.edit", id=entry_id(draft.existing))
             )
+            paragraphs.append(Paragraph(text=opening, style=Style.HEADING))
         paragraphs.append(Paragraph(text=t(lang, f"admin.ask.{name}")))
         current = draft.values.get(name)
         choices: list[Choice] = []
@@ -349,7 +352,13 @@ class Curation:
             entry = entry.model_copy(update={"corrected": self._today()})
         shown = self.render(entry, new_source, lang)
         header = Paragraph(text=t(lang, "admin.preview"), style=Style.HEADING)
-        paragraphs = [header, *shown.paragraphs]
+        # A fact's own buttons give way to Confirm and Edit here: list them, so that its
+        # "See also:" is not left hanging and the admin sees what users will be offered.
+        offered = [
+            Paragraph(text=c.label, style=Style.ITEM)
+            for c in (shown.choices if isinstance(entry, Fact) else ())
+        ]
+        paragraphs = [header, *shown.paragraphs, *offered]
         if isinstance(entry, Event):
             count = await self.repository.count_subscribers(list(entry.topics))
             paragraphs.append(

@@ -431,8 +431,12 @@ class TelegramTransport:
         if not valid or not isinstance(message, Message) or query.from_user is None:
             return
         user = query.from_user
-        # A press answers in the language of the message it was on, whatever the app's language.
-        hint = detect(message.text or message.caption or "") or user.language_code
+        # A press answers in the conversation's language, whatever the app's language: in a
+        # private chat the last reply's; in a group, the language of the message pressed (its
+        # text may quote other languages, as an admin form's keywords do, so only there).
+        private = message.chat.type == ChatType.PRIVATE
+        conversation = self._offers.language(message.chat.id) if private else None
+        hint = conversation or detect(message.text or message.caption or "") or user.language_code
         incoming = await self._incoming(message, user.id, hint, cast(str, query.data))
         replies = await self.core.handle(incoming)
         for reply in replies:
