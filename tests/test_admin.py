@@ -403,6 +403,11 @@ async def test_addevent_previews_the_reach_and_confirm_publishes(served: Served)
 
 
 async def test_unanswered_stats_and_export_round_trip(served: Served, kb: KnowledgeBase) -> None:
+    # Nothing asked yet: no per-day heading without days under it.
+    assert await served.ask("/stats") == (
+        "<b>Last 7 days: questions 0, answered —.</b>\n\nSubscribed chats per topic:\n\n• —"
+        "\n\n<i>Refused admin attempts so far: 0</i>"
+    )
     declined = {
         "What is the capital of Australia?": (3001, 3002),
         "Who painted the quokka mural?": (3003,),
@@ -433,7 +438,7 @@ async def test_unanswered_stats_and_export_round_trip(served: Served, kb: Knowle
     stats = await served.ask("/stats")
     day = time.strftime("%Y-%m-%d", time.gmtime())
     assert stats.startswith(
-        "<b>Last 7 days: questions 4, answered 25%. Per day (answered / declined):</b>\n\n"
+        "<b>Last 7 days: questions 4, answered 25%.</b>\n\nPer day (answered / declined):\n\n"
         f"• {day}: 4 (1 / 3)\n\nMost shown facts:\n\n• {fact_id}: 1\n\n"
         "Subscribed chats per topic:\n\n• —\n\n<i>Refused admin attempts so far: 0</i>"
     )

@@ -605,9 +605,12 @@ class Curation:
                 style=Style.HEADING,
             )
         ]
-        paragraphs += [
-            Paragraph(text=f"{day}: {a + d} ({a} / {d})", style=Style.ITEM) for day, a, d in days
-        ]
+        if days:
+            paragraphs.append(Paragraph(text=t(lang, "admin.stats_per_day")))
+            paragraphs += [
+                Paragraph(text=f"{day}: {a + d} ({a} / {d})", style=Style.ITEM)
+                for day, a, d in days
+            ]
         top = await self.repository.top_entries(self._since(7))
         if top:
             paragraphs.append(Paragraph(text=t(lang, "admin.top_facts")))
