@@ -492,13 +492,13 @@ class Core:
         now = self.clock.now()
         match name:
             case "subscribe" if topic_id:
-                await repository.subscribe(chat, chosen, now)
+                await repository.subscribe(chat, chosen, now, lang)
                 return text_reply(lang, "subscribe.done", topics=self._titles(chosen, lang))
             case "toggle" if topic_id and topic_id != "all":
                 if topic_id in await repository.subscriptions(chat):
                     await repository.unsubscribe(chat, [topic_id])
                 else:
-                    await repository.subscribe(chat, [topic_id], now)
+                    await repository.subscribe(chat, [topic_id], now, lang)
             case "unsubscribe":
                 if topic_id in ("", "all"):
                     await repository.unsubscribe(chat)

@@ -101,7 +101,9 @@ def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[A
     """One query on a fresh connection (blocking: call through ``asyncio.to_thread``)."""
     conn = sqlite3.connect(path, timeout=10)
     try:
-        return conn.execute(query, params).fetchall()
+        rows = conn.execute(query, params).fetchall()
+        conn.commit()  # a statement that writes
+        return rows
     finally:
         conn.close()
 
@@ -434,6 +436,34 @@ async def test_alert_reaches_exactly_the_subscribers_once_with_buttons(served: S
         lambda: equals(served.subscriptions(1001), []), "the button to unsubscribe 1001"
     )
     assert await served.subscriptions(1002) != []
+
+
+async def test_alerts_come_in_the_language_the_chat_subscribed_in(served: Served) -> None:
+    """Only a /language choice is kept as the chat's language; a chat that subscribed from a
+    Russian menu gets its alerts in Russian all the same, and one that chose Belarusian gets
+    Belarusian."""
+    emu = served.emulator
+    menu = await served.reply(
+        "/subscribe", count=1, chat_id=2001, user_id=2001, language_code="ru"
+    )
+    assert menu.startswith("Оповещения")
+    emu.press_button(f"/toggle {TOPIC}", user_id=2001)
+    await eventually(lambda: equals(served.subscriptions(2001), [TOPIC]), "the Russian toggle")
+    await served.reply(f"/subscribe {TOPIC}", count=1, chat_id=2002, user_id=2002)
+    await served.reply(f"/subscribe {TOPIC}", count=1, chat_id=2003, user_id=2003)
+    await served.reply("/language be", count=2, chat_id=2003, user_id=2003)
+
+    event = make_event("alert-language-test", "Union congress held abroad")
+    assert await publish(served.database, event) == 3
+    await fan_out_over(served.database)
+    alerts = {
+        c.params["chat_id"]: str(c.params["text"])
+        for c in emu.calls_to("sendMessage")
+        if "Union congress held abroad" in str(c.params["text"])
+    }
+    assert "<i>Источник: " in alerts[2001] and "мая 2024" in alerts[2001]
+    assert "<i>Source: " in alerts[2002] and "May 1, 2024" in alerts[2002]
+    assert "<i>Крыніца: " in alerts[2003]
 
 
 async def test_events_publish_cli_while_the_bot_runs(served: Served, tmp_path: Path) -> None:

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import asyncpg
 import pytest
 from conftest import TELEGRAM_TOKEN
 from pydantic import SecretStr
+from support.migrations import schema_at_version
 from support.postgres import binaries_or_skip, running
 from support.process import SECRET, webhook_processes
 from support.telegram_emulator import TelegramEmulator
@@ -35,7 +35,7 @@ from bot.core import Core
 from bot.flood import PURGE_EVERY, LocalFloodLimit, SharedFloodLimit, Verdict
 from bot.library import Library
 from bot.store.db import Database
-from bot.store.migrate import MIGRATIONS, POSTGRES_MIGRATIONS, migration_files
+from bot.store.migrate import migration_files
 from bot.store.repositories import Repository
 from bot.store.url import PostgresUrl
 
@@ -318,41 +318,14 @@ def test_every_process_of_a_bot_names_a_sender_alike_with_a_key_not_in_the_datab
 # -- migration 0006 ----------------------------------------------------------------------------
 
 
-async def _schema_at_version_5(database: Path | PostgresUrl) -> None:
-    """Migrations 1 to 5 applied by hand, as a bot of the previous release left the store."""
-    if isinstance(database, PostgresUrl):
-        conn = await asyncpg.connect(database.dsn)
-        try:
-            await conn.execute(
-                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            for version, path in migration_files(POSTGRES_MIGRATIONS)[:5]:
-                await conn.execute(path.read_text(encoding="utf-8"))
-                await conn.execute(
-                    "INSERT INTO schema_version (version, name) VALUES ($1, $2)",
-                    version,
-                    path.name,
-                )
-        finally:
-            await conn.close()
-        return
-    async with aiosqlite.connect(database) as sqlite:
-        for _, path in migration_files(MIGRATIONS)[:5]:
-            await sqlite.executescript(path.read_text(encoding="utf-8"))
-        await sqlite.execute("PRAGMA user_version = 5")
-        await sqlite.commit()
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_migration_0006_applies_on_both_dialects(
     backend: str, database: Path | PostgresUrl
 ) -> None:
     assert [p.name for _, p in migration_files()][5] == "0006_flood_buckets.sql"
-    await _schema_at_version_5(database)
+    await schema_at_version(database, 5)
     async with Database(database) as db:
-        assert len(migration_files()) == 6
-        assert (db.migrated_from, db.schema_version) == (5, 6)
+        assert (db.migrated_from, db.schema_version) == (5, len(migration_files()))
         if backend == "postgres":
             columns = await db.fetchall(
                 "SELECT column_name FROM information_schema.columns "

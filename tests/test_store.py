@@ -9,6 +9,8 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
+from support.migrations import schema_at_version
+from test_alerts import query
 
 from bot.domain import ChatRef, Platform
 from bot.knowledge.models import Event, Localized
@@ -16,6 +18,7 @@ from bot.store.backup import backup, restore
 from bot.store.db import Database
 from bot.store.migrate import MIGRATIONS, migration_files
 from bot.store.repositories import Repository
+from bot.store.url import PostgresUrl
 
 CHAT = ChatRef(platform=Platform.TELEGRAM, chat_id="42")
 
@@ -52,6 +55,32 @@ async def test_upgrades_a_populated_older_database(tmp_path: Path) -> None:
         assert row is not None and row[0] == len(migration_files())
         await repository.subscribe(CHAT, ["history"], 1.0)
         assert await repository.subscriptions(CHAT) == ["history"]
+
+
+async def test_migration_0007_keeps_old_subscriptions_and_learns_their_language(
+    database: Path | PostgresUrl,
+) -> None:
+    """A subscription from before 0007 has no language (alerts use the default); subscribing
+    again in a language gives every row of that chat that language, and moving the chat keeps it."""
+    assert [p.name for _, p in migration_files()][6] == "0007_subscription_language.sql"
+    await schema_at_version(database, 6)
+    await query(
+        database,
+        "INSERT INTO subscriptions (platform, chat_id, topic, created_at) "
+        "VALUES ('telegram', '42', 'history', 0)",
+    )
+    async with Database(database) as db:
+        assert (db.migrated_from, db.schema_version) == (6, len(migration_files()))
+        repository = Repository(db)
+        assert await repository.subscriptions(CHAT) == ["history"]
+        assert await repository.subscription_language(CHAT) is None
+        await repository.subscribe(CHAT, ["prisoners"], 1.0, "ru")
+        assert await repository.subscriptions(CHAT) == ["history", "prisoners"]
+        assert await repository.subscription_language(CHAT) == "ru"
+        await repository.move_chat(CHAT, "43")
+        moved = ChatRef(platform=Platform.TELEGRAM, chat_id="43")
+        assert await repository.subscription_language(moved) == "ru"
+        assert await repository.subscription_language(CHAT) is None
 
 
 async def test_publish_is_idempotent_and_fans_out_to_subscribers(db: Database) -> None:

@@ -178,20 +178,20 @@ class DeliveryWorker:
         return event
 
     async def _reply(self, row: OutboxRow) -> Reply | None:
-        """What the row says, in the chat's language; None if its subject is gone."""
+        """What the row says, in the chat's language: the one it chose with /language, else
+        the one it subscribed in (or asked its question in); None if its subject is gone."""
         lang = await self.repository.chat_language(row.chat)
-        match row.kind:
-            case OutboxKind.ALERT:
-                event = await self._event(row.event_id)
-                lang = lang or self.default_language
-                return answers.alert_reply(self.library, event, lang) if event else None
-            case OutboxKind.ANSWER:
-                found = AnswerFound.model_validate_json(row.payload or "{}")
-                return notices.answer_found_reply(self.library, found, lang or found.language)
-            case OutboxKind.CORRECTION:
-                correction = Correction.model_validate_json(row.payload or "{}")
-                lang = lang or self.default_language
-                return notices.correction_reply(self.library, correction, lang)
+        if row.kind is OutboxKind.ANSWER:
+            found = AnswerFound.model_validate_json(row.payload or "{}")
+            return notices.answer_found_reply(self.library, found, lang or found.language)
+        lang = (
+            lang or await self.repository.subscription_language(row.chat) or self.default_language
+        )
+        if row.kind is OutboxKind.CORRECTION:
+            correction = Correction.model_validate_json(row.payload or "{}")
+            return notices.correction_reply(self.library, correction, lang)
+        event = await self._event(row.event_id)
+        return answers.alert_reply(self.library, event, lang) if event else None
 
     async def deliver(self, row: OutboxRow) -> None:
         """Send one message and record what happened."""

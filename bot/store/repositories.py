@@ -179,13 +179,33 @@ class Repository:
         )
         return [str(row[0]) for row in rows]
 
-    async def subscribe(self, chat: ChatRef, topics: list[str], now: float) -> None:
+    async def subscribe(
+        self, chat: ChatRef, topics: list[str], now: float, language: str | None = None
+    ) -> None:
+        """Follow ``topics``; ``language`` (the one the chat subscribed in) becomes the language
+        of all its alerts, unless it chose one with /language."""
         async with self.db.transaction() as conn:
             await conn.executemany(
-                "INSERT INTO subscriptions (platform, chat_id, topic, created_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(chat.platform.value, chat.chat_id, topic, int(now)) for topic in topics],
+                "INSERT INTO subscriptions (platform, chat_id, topic, created_at, language) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [
+                    (chat.platform.value, chat.chat_id, topic, int(now), language)
+                    for topic in topics
+                ],
             )
+            if language is not None:
+                await conn.execute(
+                    "UPDATE subscriptions SET language = ? WHERE platform = ? AND chat_id = ?",
+                    (language, chat.platform.value, chat.chat_id),
+                )
+
+    async def subscription_language(self, chat: ChatRef) -> str | None:
+        """The language the chat last subscribed in, if known."""
+        row = await self.db.fetchone(
+            "SELECT MAX(language) FROM subscriptions WHERE platform = ? AND chat_id = ?",
+            (chat.platform.value, chat.chat_id),
+        )
+        return str(row[0]) if row and row[0] else None
 
     async def unsubscribe(self, chat: ChatRef, topics: list[str] | None = None) -> int:
         """Remove some (or, with None, all) of a chat's subscriptions; returns how many."""
@@ -216,8 +236,8 @@ class Repository:
         """A chat got a new id (group -> supergroup): its subscriptions and pending alerts follow."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "INSERT INTO subscriptions (platform, chat_id, topic, created_at) "
-                "SELECT platform, CAST(? AS TEXT), topic, created_at FROM subscriptions "
+                "INSERT INTO subscriptions (platform, chat_id, topic, created_at, language) "
+                "SELECT platform, CAST(? AS TEXT), topic, created_at, language FROM subscriptions "
                 "WHERE platform = ? AND chat_id = ? ON CONFLICT DO NOTHING",
                 (new_chat_id, old.platform.value, old.chat_id),
             )
