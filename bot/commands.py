@@ -122,6 +122,16 @@ def with_prefix(text: str, prefix: str) -> str:
     return _NAMED_COMMAND.sub(lambda m: prefix + m.group(1), text)
 
 
+# "2", "2.", "#2": the number of a choice on a list. A year ("1995") is a question.
+_CHOICE_NUMBER = re.compile(r"#?(\d{1,2})[.)]?")
+
+
+def choice_number(text: str) -> int | None:
+    """The number ``text`` is, if it is a bare choice number."""
+    found = _CHOICE_NUMBER.fullmatch(text.strip())
+    return int(found.group(1)) if found else None
+
+
 def resolve_follow_up(text: str, offered: Sequence[str]) -> str:
     """A bare ``/evidence`` or ``/notifyme`` (``!evidence`` on Matrix) is about the last reply,
     which offered it as a choice; transports that remember the last choices resolve it here.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 
 from bot import answers
@@ -12,7 +11,15 @@ from bot.admin.roles import is_admin
 from bot.advice import asks_for_advice
 from bot.answers import text_reply
 from bot.clock import Clock, SystemClock
-from bot.commands import ADMIN_HELP, BY_NAME, COMMANDS, ParsedCommand, Role, parse
+from bot.commands import (
+    ADMIN_HELP,
+    BY_NAME,
+    COMMANDS,
+    ParsedCommand,
+    Role,
+    choice_number,
+    parse,
+)
 from bot.config import Settings
 from bot.domain import ChatRef, Choice, Incoming, Paragraph, Reply, ReplyKind, Style
 from bot.errors import UserError
@@ -65,9 +72,6 @@ def _quote_page(args: str) -> int | None:
     if not (arg.isascii() and arg.isdigit()):
         return 1
     return int(arg) if len(arg) < 7 else 10**6  # past the last page either way
-
-
-_CHOICE_NUMBER = re.compile(r"#?\d{1,2}[.)]?")
 
 
 class Core:
@@ -190,7 +194,7 @@ class Core:
         lang = lang or detect(question) or self.settings.default_language
         if not words(question):
             return text_reply(lang, "ask.empty")
-        if _CHOICE_NUMBER.fullmatch(question.strip()):
+        if choice_number(question) is not None:
             # "2" is a choice from a list, not a question about Decree No. 2: guessing would
             # answer something nobody asked. (Years like "1995" are still searched.)
             return text_reply(lang, "ask.number_only")

@@ -156,7 +156,7 @@ def test_chat_bare_number_that_is_no_choice_is_not_a_question(tmp_path: Path) ->
     is the second topic (and no question about Decree No. 2)."""
     proc = run_bot(
         "chat",
-        stdin="/sources\n12\n2\n/quit\n",
+        stdin="/sources\n12\n2\n1995\n/quit\n",
         env={"BOT_DATABASE": str(tmp_path / "c.sqlite3")},
     )
     assert proc.returncode == 0, proc.stderr
@@ -164,6 +164,8 @@ def test_chat_bare_number_that_is_no_choice_is_not_a_question(tmp_path: Path) ->
     assert after_sources.count("Type a question, or pick a number from the list.") == 1
     assert "ILO complaints and cases" in after_sources
     assert "recommendations" not in proc.stdout and "Decree No" not in proc.stdout
+    # A year is a question, even where a bare number picks from a list.
+    assert "In August 1995" in after_sources
 
 
 def test_lexical_only_when_the_embedder_is_off() -> None:

@@ -39,6 +39,8 @@ def test_a_follow_up_picks_the_last_offer_and_answers_in_its_language() -> None:
     assert offers.resolve("room", "2", by_number=True).text == NOTIFY
     # Unnumbered buttons: a typed number picks them, but keeping the question takes a press.
     assert offers.resolve("room", "1", by_number=True, numbered=False).text == EVIDENCE
+    for typed in ("1.", "#1", " 1) "):  # as people type a list's numbers
+        assert offers.resolve("room", typed, by_number=True).text == EVIDENCE, typed
     assert offers.resolve("room", "2", by_number=True, numbered=False).text == "2"
     # A question, a number off the list and a number where numbers are not shown stay as typed,
     # with no language forced on them.

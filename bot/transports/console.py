@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from bot.commands import choice_number
 from bot.core import Core
 from bot.domain import ChatRef, Incoming, Platform, Reply
 from bot.texts import t
@@ -50,7 +51,7 @@ class ConsoleTransport:
         """A bare number picks one of the last numbered choices; any other number is no
         question (None), so "2" never answers about Decree No. 2."""
         picked = self._offers.resolve(self.chat.chat_id, line, by_number=True).text
-        return None if picked.isdigit() else picked
+        return None if choice_number(picked) is not None else picked
 
     async def run(self) -> None:
         lang = self.core.settings.default_language

@@ -8,7 +8,7 @@ from collections.abc import Hashable
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.commands import resolve_follow_up
+from bot.commands import choice_number, resolve_follow_up
 from bot.domain import Reply
 
 MAX_CHATS = 10_000
@@ -81,8 +81,9 @@ class LastOffers:
         if offer is None:
             return FollowUp(text=text)
         picked = text
-        if by_number and text.isdigit() and 0 < int(text) <= len(offer.commands):
-            choice = offer.commands[int(text) - 1]
+        number = choice_number(text) if by_number else None
+        if number is not None and 0 < number <= len(offer.commands):
+            choice = offer.commands[number - 1]
             if numbered or not choice.startswith(f"/{CONSENT}"):
                 picked = choice
         picked = resolve_follow_up(picked, offer.commands)
