@@ -170,7 +170,9 @@ class Core:
         command = parse(incoming.text)
         # Only free text tells a language: a command's arguments are ids and numbers.
         if command is None:
-            detected = detect(incoming.text)
+            # A value typed into an admin's form (keywords in three languages, a Russian
+            # quote) does not change the language the form is held in.
+            detected = None if self._fills_a_form(incoming) else detect(incoming.text)
         else:
             detected = detect(command.args) if self._is_free_text(command) else None
         if detected:
@@ -179,6 +181,12 @@ class Core:
         if hint in LANGUAGES:
             return hint
         return self.settings.default_language
+
+    def _fills_a_form(self, incoming: Incoming) -> bool:
+        if self.curation is None or not is_admin(self.settings.admins, incoming):
+            return False
+        draft = self.curation.draft_of(incoming)
+        return draft is not None and draft.asking is not None
 
     def _is_free_text(self, command: ParsedCommand) -> bool:
         """/ask words and /quote words; not /quote's page numbers or ids."""

@@ -105,7 +105,7 @@ async def test_cancel_leaves_nothing_and_one_shot_form_works(
 
 
 async def test_editing_says_so_and_keep_it_stays_in_the_conversations_language(
-    admin_bot: Running, db: Database
+    admin_bot: Running, kb: KnowledgeBase
 ) -> None:
     """The keywords step quotes Russian and Belarusian keywords: pressing "Keep it" there must
     not switch an English conversation to another language."""
@@ -114,14 +114,20 @@ async def test_editing_says_so_and_keep_it_stays_in_the_conversations_language(
     assert opening.startswith("<b>Editing kozik-appointed:") and "New fact" not in opening
     await press(emu, "/skip")
     keywords = await say(emu, "Leonid Kozik was made chair of the FPB after the 2001 election.")
-    assert "Keywords" in keywords and "Козик" in keywords
-    assert "The source" in await press(emu, "/skip")
+    assert "Keywords" in keywords and "Козик" in keywords and "Start with + to add" in keywords
+    assert "The source" in await say(emu, "+ who runs the fpb now, хто цяпер на чале ФПБ")
     await press(emu, "/skip")
     preview = await press(emu, "/skip")
     # Confirm and Edit take the place of the fact's own buttons, so those are listed.
     assert "Preview" in preview and "See also:" in preview
     assert "• 📄 The source's own words" in preview
     assert "Saved as kozik-appointed" in await press(emu, "/confirm")
+    # The keywords kept their languages, and the added ones are filed under theirs.
+    before = next(f for f in kb.facts if f.id == "kozik-appointed").keywords
+    after = admin_bot.core.library.facts["kozik-appointed"].keywords
+    assert after.en == [*before.en, "who runs the fpb now"]
+    assert after.ru == before.ru
+    assert after.be == [*before.be, "хто цяпер на чале ФПБ"]
 
 
 async def test_retract_and_restore_take_effect_at_once(admin_bot: Running, db: Database) -> None:

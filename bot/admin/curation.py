@@ -214,6 +214,8 @@ class Curation:
             paragraphs.append(
                 Paragraph(text=t(lang, "admin.current", value=display(current)), style=Style.NOTE)
             )
+            if name == "keywords":
+                paragraphs.append(Paragraph(text=t(lang, "admin.keywords_add"), style=Style.NOTE))
             choices.append(Choice(label=t(lang, "admin.keep"), command="/skip"))
         elif draft.form.field(name).optional:
             choices.append(Choice(label=t(lang, "admin.skip"), command="/skip"))
@@ -251,6 +253,9 @@ class Curation:
         name = draft.asking
         if name is None:
             return await self.preview(draft, lang)
+        current = draft.values.get(name)
+        if name == "keywords" and isinstance(current, list) and text.lstrip().startswith("+"):
+            text = ", ".join([*map(str, current), text.lstrip()[1:]])  # "+ more" adds to them
         try:
             draft.values[name] = draft.form.field(name).parse(text, self.library)
         except ValueError as exc:

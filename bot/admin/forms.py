@@ -30,7 +30,7 @@ from bot.knowledge.models import Event, Fact, Localized, Phrases, Precision, Quo
 from bot.language import detect
 from bot.library import Library
 
-MAX_KEYWORDS = 30
+MAX_KEYWORDS = 60  # built-in facts have up to about 40, in three languages
 MAX_KEYWORD_CHARS = 80
 NEW_SOURCE = "new"
 NEW_SOURCE_PARTS = 4  # title | author or publisher | date | url
@@ -162,6 +162,24 @@ def _event_date(value: str, _: Library) -> object:
     raise ValueError("write the date as YYYY, YYYY-MM or YYYY-MM-DD")
 
 
+def filed_phrases(phrases: list[str], before: Phrases | None) -> Phrases:
+    """``phrases`` by language: the ones ``before`` had stay where they were (an edit that keeps
+    or adds keywords leaves the Russian and Belarusian ones filed as such); new ones go under
+    the language they are written in."""
+    kept = set(phrases)
+    filed: dict[str, list[str]] = {
+        lang: [p for p in (getattr(before, lang) if before else []) if p in kept]
+        for lang in ("en", "ru", "be")
+    }
+    known = {p for listed in filed.values() for p in listed}
+    for phrase in phrases:
+        if phrase not in known:
+            lang = detect(phrase)
+            filed[lang if lang in ("ru", "be") else "en"].append(phrase)
+            known.add(phrase)
+    return Phrases.model_validate(filed)
+
+
 def _localized(text: str) -> Localized:
     """A text an admin wrote, filed under its language (and as the English fallback)."""
     lang = detect(text)
@@ -271,7 +289,7 @@ def build(
                     else _localized(answer),
                     sources=[src],
                     evidence=str(values["evidence"]),
-                    keywords=Phrases(en=keywords),
+                    keywords=filed_phrases(keywords, base.keywords if base else None),
                     questions=base.questions if base else Phrases(),
                     related=base.related if base else [],
                 )
