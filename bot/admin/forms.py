@@ -26,7 +26,16 @@ from anyascii import anyascii
 from pydantic import BaseModel, ValidationError
 
 from bot import answers
-from bot.knowledge.models import Event, Fact, Localized, Phrases, Precision, Quote, Source
+from bot.knowledge.models import (
+    LANGS,
+    Event,
+    Fact,
+    Localized,
+    Phrases,
+    Precision,
+    Quote,
+    Source,
+)
 from bot.language import detect
 from bot.library import Library
 
@@ -168,8 +177,7 @@ def filed_phrases(phrases: list[str], before: Phrases | None) -> Phrases:
     the language they are written in."""
     kept = set(phrases)
     filed: dict[str, list[str]] = {
-        lang: [p for p in (getattr(before, lang) if before else []) if p in kept]
-        for lang in ("en", "ru", "be")
+        lang: [p for p in (getattr(before, lang) if before else []) if p in kept] for lang in LANGS
     }
     known = {p for listed in filed.values() for p in listed}
     for phrase in phrases:
