@@ -356,11 +356,19 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
                     )
                     group.create_task(_run_or_stop(ops.run(), stop))
         except* ConfigError as errors:
-            problems += [str(e) for e in errors.exceptions]
+            problems += [str(e) for e in _leaves(errors)]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     logger.info("bot.stopped")
     return 2 if problems else 0
+
+
+def _leaves(group: BaseExceptionGroup[ConfigError]) -> list[ConfigError]:
+    """The errors themselves: a transport's own task group nests them one level deeper."""
+    found: list[ConfigError] = []
+    for error in group.exceptions:
+        found += _leaves(error) if isinstance(error, BaseExceptionGroup) else [error]
+    return found
 
 
 async def _stop_transports_after(

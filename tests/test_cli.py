@@ -252,8 +252,7 @@ async def test_sigterm_at_any_moment_exits_0_without_a_traceback(
             BOT_MATRIX__HOMESERVER=nowhere,
             BOT_MATRIX__USER_ID="@bot:localhost",
             BOT_MATRIX__ACCESS_TOKEN="syt_unreachable",
-            BOT_MATRIX__DEVICE_ID="DEV",
-        )
+        )  # and no device id: asking the homeserver for it waits as any other request
     if moment == "serving":
         synapse = request.getfixturevalue("synapse")
         account = synapse.register(f"sigterm-{time.monotonic_ns()}", "secret")
@@ -261,8 +260,7 @@ async def test_sigterm_at_any_moment_exits_0_without_a_traceback(
             BOT_MATRIX__HOMESERVER=synapse.base_url,
             BOT_MATRIX__USER_ID=account.user_id,
             BOT_MATRIX__ACCESS_TOKEN=account.access_token,
-            BOT_MATRIX__DEVICE_ID=account.device_id,
-        )
+        )  # no BOT_MATRIX__DEVICE_ID: the homeserver tells the token's device
     log = tmp_path / "stderr.log"
 
     def said(event: str, times: int = 1) -> bool:

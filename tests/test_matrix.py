@@ -348,6 +348,25 @@ async def test_direct_question_gets_an_html_notice_replying_to_it(
     assert "\n" not in answer.formatted_body  # line breaks are <br> in HTML
 
 
+@pytest.mark.parametrize("device_id", [None, "SOMEDEVICE"])
+async def test_a_rejected_access_token_stops_with_one_line_saying_so(
+    kb: KnowledgeBase,
+    bot_settings: Settings,
+    device_id: str | None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without a device id the bot asks the homeserver whose token it is; either way a token
+    the homeserver does not know is a setting to fix, said in one line, not a traceback."""
+    matrix = bot_settings.matrix.model_copy(
+        update={"access_token": SecretStr("syt_not_a_token"), "device_id": device_id}
+    )
+    settings = bot_settings.model_copy(update={"matrix": matrix})
+    assert await asyncio.wait_for(serve(settings, kb, asyncio.Event()), STOP_TIMEOUT) == 2
+    errors = capsys.readouterr().err
+    assert "error: the Matrix homeserver rejected BOT_MATRIX__ACCESS_TOKEN\n" in errors
+    assert "Traceback" not in errors and "syt_not_a_token" not in errors
+
+
 async def test_declined_question_then_a_numbered_choice_answers_the_fact(
     kb: KnowledgeBase,
     bot_settings: Settings,

@@ -29,6 +29,7 @@ from nio import (
     RoomSendResponse,
     SyncResponse,
     UploadResponse,
+    WhoamiResponse,
 )
 from nio.crypto import ENCRYPTION_ENABLED
 
@@ -149,9 +150,30 @@ class MatrixTransport:
             await self.repository.set_value(DEVICE_KEY, device_id)
         if token is None:
             raise ConfigError("set BOT_MATRIX__ACCESS_TOKEN (or BOT_MATRIX__PASSWORD) for Matrix")
+        if not device_id:
+            device_id = await self._device_of(token)
         if self.encrypted and self.store_dir is not None:
             await asyncio.to_thread(self.store_dir.mkdir, parents=True, exist_ok=True)
-        self.client.restore_login(self.user_id, device_id or "", token)
+        self.client.restore_login(self.user_id, device_id, token)
+
+    async def _device_of(self, token: str) -> str:
+        """An access token without BOT_MATRIX__DEVICE_ID: the homeserver says whose device it
+        is (the client's end-to-end store is kept per device)."""
+        self.client.access_token = token
+        try:
+            response = await self.client.whoami()
+        finally:
+            self.client.access_token = ""
+        if getattr(response, "status_code", "") == "M_UNKNOWN_TOKEN":
+            raise ConfigError("the Matrix homeserver rejected BOT_MATRIX__ACCESS_TOKEN")
+        if not isinstance(response, WhoamiResponse):
+            raise aiohttp.ClientError(f"whoami failed: {getattr(response, 'status_code', '')}")
+        if not response.device_id:
+            raise ConfigError(
+                "set BOT_MATRIX__DEVICE_ID: the homeserver does not say which device "
+                "BOT_MATRIX__ACCESS_TOKEN belongs to"
+            )
+        return str(response.device_id)
 
     async def run(self) -> None:
         """Sync until the stop event is set. A homeserver that cannot be reached is retried with
