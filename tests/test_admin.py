@@ -265,7 +265,9 @@ async def test_retract_and_restore_take_effect_at_once_with_audit(served: Served
     assert await served.ask(f"/fact {fact_id}", user_id=USER) == t("en", "fact.unknown")
     assert await served.ask(f"/retract {fact_id}") == f"{fact_id} is already retracted."
 
-    assert await served.ask(f"/restore {fact_id}") == f"Restored {fact_id}: it is served again."
+    assert await served.ask(f"/restore {fact_id}") == (
+        f"Restored {fact_id}: it is served again.\n\nCorrection queued for chats: 0."
+    )
     assert await served_everywhere(served, fact_id) == (True, True, True)
     assert (
         await served.ask("/retract no-such-fact")

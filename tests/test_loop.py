@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from conftest import BOT_NAME
@@ -25,7 +26,10 @@ from support.environment import child_environment
 from support.process import BotProcess, bot_env
 from support.telegram_emulator import Call, TelegramEmulator
 
+from bot.alerts.notices import Correction, correction_reply
 from bot.config import REPO_ROOT
+from bot.knowledge.models import KnowledgeBase
+from bot.library import Library
 from bot.texts import t
 
 ASKER, OTHER, FORGETFUL, EXPIRED = USER, 1002, 1003, 1004
@@ -135,23 +139,55 @@ async def test_corrections_reach_topic_followers_once_and_minor_edits_nobody(
     await queued_work_done(served.database)
     assert "Corrected on" not in await served.ask("What was the Zubrovka Accord?", user_id=USER)
 
-    retracted = await served.ask(f"/retract {fact_id} the accord never existed")
-    assert retracted.endswith("Correction queued for chats: 1.")
-    await served.emulator.wait_for(
-        "sendMessage",
-        predicate=lambda c: c.params["chat_id"] == FOLLOWER and "Correction" in c.params["text"],
+    notice = await the_followers_notice(
+        served, f"/retract {fact_id} the accord never existed", "is withdrawn"
     )
-    await queued_work_done(served.database)
-    await served.idle()
-    [notice] = notices(served, FOLLOWER, "Correction")
-    assert "is withdrawn" in notice and "Reason: the accord never existed" in notice
-    for user_id in (ELSEWHERE, NO_CORRECTIONS, USER, ADMIN):
-        assert notices(served, user_id, "Correction (") == []
-    served.seen[FOLLOWER] = len(served.sent(FOLLOWER))
+    assert "Reason: the accord never existed" in notice
     kinds = await asyncio.to_thread(
         rows, served.database, "SELECT kind, COUNT(*) FROM outbox GROUP BY kind"
     )
     assert dict(kinds) == {"correction": 1}
+
+    # Restored: the follower, told it was withdrawn, is told it is served again, with it.
+    notice = await the_followers_notice(
+        served, f"/restore {fact_id} it did exist after all", "is served again"
+    )
+    assert "as before its withdrawal" in notice and "Reason: it did exist after all" in notice
+    assert ANSWER.replace("bound", "obliged") in notice
+
+
+async def the_followers_notice(served: Served, command: str, marker: str) -> str:
+    """The admin's ``command`` queues one correction: the follower, and nobody else, gets it."""
+    assert (await served.ask(command)).endswith("Correction queued for chats: 1.")
+    await served.emulator.wait_for(
+        "sendMessage",
+        predicate=lambda c: c.params["chat_id"] == FOLLOWER and marker in c.params["text"],
+    )
+    await queued_work_done(served.database)
+    await served.idle()
+    [notice] = notices(served, FOLLOWER, marker)
+    for user_id in (ELSEWHERE, NO_CORRECTIONS, USER, ADMIN):
+        assert notices(served, user_id, "Correction (") == []
+    served.seen[FOLLOWER] = len(served.sent(FOLLOWER))
+    return notice
+
+
+def test_a_notice_overtaken_by_a_later_change_is_not_sent(kb: KnowledgeBase) -> None:
+    """Queued notices are worded at delivery: a withdrawal notice for a fact restored since,
+    or a change or restore notice for a fact withdrawn since, would say something untrue."""
+    library = Library(kb)
+    day = date(2026, 11, 28)
+    withdrawn = Correction(fact_id="strike-1995", retracted=True, day=day)
+    restored = Correction(fact_id="strike-1995", retracted=False, restored=True, day=day)
+    changed = Correction(fact_id="strike-1995", retracted=False, day=day)
+    assert correction_reply(library, withdrawn, "en") is None  # the fact is served
+    assert correction_reply(library, restored, "en") is not None
+    assert correction_reply(library, changed, "en") is not None
+    library.put_fact(library.facts["strike-1995"].model_copy(update={"retracted": True}))
+    notice = correction_reply(library, withdrawn, "en")
+    assert notice is not None and "is withdrawn" in notice.plain_text()
+    assert correction_reply(library, restored, "en") is None
+    assert correction_reply(library, changed, "en") is None
 
 
 async def test_in_a_group_only_the_asker_or_a_chat_admin_may_ask_to_be_told(

@@ -546,12 +546,13 @@ class Curation:
                 lang, "admin.already_retracted" if retracted else "admin.not_retracted", id=fact_id
             )
         updated = fact.model_copy(update={"retracted": retracted})
-        correction = (
-            Correction(
-                fact_id=fact_id, retracted=True, day=self._today(), reason=reason[:300] or None
-            )
-            if retracted
-            else None
+        # A restore is told too: the chats that follow the fact were told it was withdrawn.
+        correction = Correction(
+            fact_id=fact_id,
+            retracted=retracted,
+            restored=not retracted,
+            day=self._today(),
+            reason=reason[:300] or None,
         )
         recipients = await self.save(
             incoming,
@@ -563,8 +564,6 @@ class Curation:
             correction=correction,
         )
         done = text_reply(lang, "admin.retracted" if retracted else "admin.restored", id=fact_id)
-        if correction is None:
-            return done
         sent = Paragraph(text=t(lang, "admin.corrections_sent", count=recipients or 0))
         return done.model_copy(update={"paragraphs": (*done.paragraphs, sent)})
 

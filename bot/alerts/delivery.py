@@ -199,7 +199,9 @@ class DeliveryWorker:
         transport = self.transports.get(row.platform)
         reply = await self._reply(row) if transport is not None else None
         if reply is None or transport is None:
-            await self.repository.mark_failed(row, now, "unknown subject or platform")
+            # No platform, or a subject gone or changed since (a withdrawal notice for a fact
+            # restored meanwhile would be untrue).
+            await self.repository.mark_failed(row, now, "no platform, or subject gone or changed")
             return
         limiter = self.limiters[row.platform]
         wait = await limiter.acquire(f"{row.platform.value}:{row.chat_id}", is_group(row))

@@ -28,7 +28,7 @@ class AnswerFound(BaseModel):
 
 
 class Correction(BaseModel):
-    """A fact was withdrawn, or its answer changed, on ``day``, for ``reason``."""
+    """A fact was withdrawn, restored or its answer changed, on ``day``, for ``reason``."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -36,6 +36,7 @@ class Correction(BaseModel):
     retracted: bool
     day: Date
     reason: str | None = None
+    restored: bool = False
 
 
 def answer_found_reply(library: Library, notice: AnswerFound, lang: str) -> Reply | None:
@@ -54,17 +55,22 @@ def answer_found_reply(library: Library, notice: AnswerFound, lang: str) -> Repl
 
 
 def correction_reply(library: Library, notice: Correction, lang: str) -> Reply | None:
-    """What changed and why, then the new answer (or that the fact is withdrawn)."""
+    """What changed and why, then the answer as it now stands (or that the fact is withdrawn);
+    None if the fact is gone, or was withdrawn or restored since: the notice would be untrue."""
     fact = library.facts.get(notice.fact_id)
-    if fact is None:
+    if fact is None or fact.retracted != notice.retracted:
         return None
+    if notice.restored:
+        heading = "correction.restored"
+    else:
+        heading = "correction.retracted" if notice.retracted else "correction.changed"
     day = format_date(notice.day, format="long", locale=lang)
     label = answers.fact_label(fact, lang)
     paragraphs = [
         Paragraph(
             text=t(
                 lang,
-                "correction.retracted" if notice.retracted else "correction.changed",
+                heading,
                 day=day,
                 question=label,
             ),
@@ -75,7 +81,7 @@ def correction_reply(library: Library, notice: Correction, lang: str) -> Reply |
         paragraphs.append(
             Paragraph(text=t(lang, "correction.reason", reason=notice.reason), style=Style.NOTE)
         )
-    if notice.retracted or fact.retracted:
+    if notice.retracted:
         return Reply(paragraphs=tuple(paragraphs), lang=lang)
     reply = answers.answer_fact(library, fact, lang)
     return reply.model_copy(update={"paragraphs": (*paragraphs, *reply.paragraphs)})
