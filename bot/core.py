@@ -185,8 +185,7 @@ class Core:
     def _fills_a_form(self, incoming: Incoming) -> bool:
         if self.curation is None or not is_admin(self.settings.admins, incoming):
             return False
-        draft = self.curation.draft_of(incoming)
-        return draft is not None and draft.asking is not None
+        return self.curation.asking(incoming) is not None
 
     def _is_free_text(self, command: ParsedCommand) -> bool:
         """/ask words and /quote words; not /quote's page numbers or ids."""

@@ -150,12 +150,15 @@ class Curation:
                 return [await self.confirm(incoming, draft, lang, args.strip())]
         return [text_reply(lang, "admin.no_draft", ReplyKind.ERROR)]
 
+    def asking(self, incoming: Incoming) -> Draft | None:
+        """The sender's draft, if it waits for a field's value."""
+        draft = self.draft_of(incoming)
+        return draft if draft is not None and draft.asking is not None else None
+
     async def answer_text(self, incoming: Incoming, text: str, lang: str) -> Reply | None:
         """Plain text from an admin with an open draft is the value of the asked field."""
-        draft = self.draft_of(incoming)
-        if draft is None or draft.asking is None:
-            return None
-        return await self.receive(draft, text, lang)
+        draft = self.asking(incoming)
+        return None if draft is None else await self.receive(draft, text, lang)
 
     # -- the form conversation -----------------------------------------------------------------
 
