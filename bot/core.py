@@ -318,9 +318,16 @@ class Core:
         return info(lang, *lines)
 
     def topics(self, lang: str, args: str) -> Reply:
-        topic_id, _, page_arg = args.partition(" ")
-        topic = self.library.topics.get(topic_id.strip().lower())
+        words = args.split()
+        page_arg = words.pop() if len(words) > 1 and words[-1].isdigit() else ""
+        topic = self.library.topic_named(" ".join(words))
         if topic is None:
+            heading = [Paragraph(text=t(lang, "topics.title"), style=Style.HEADING)]
+            if args.strip():
+                unknown = t(
+                    lang, "topics.unknown", topic=answers.shorten(" ".join(args.split()), 40)
+                )
+                heading.insert(0, Paragraph(text=unknown, style=Style.NOTE))
             choices = [
                 Choice(
                     label=f"{topic.title.get(lang)} ({len(self.library.live_facts(topic.id))})",
@@ -328,12 +335,10 @@ class Core:
                 )
                 for topic in self.library.topics.values()
             ]
-            return info(
-                lang, Paragraph(text=t(lang, "topics.title"), style=Style.HEADING), choices=choices
-            )
+            return info(lang, *heading, choices=choices)
         facts = self.library.live_facts(topic.id)
         pages = max(1, -(-len(facts) // TOPIC_PAGE))
-        page = min(_page_number(page_arg.strip()), pages)
+        page = min(_page_number(page_arg), pages)
         shown = facts[(page - 1) * TOPIC_PAGE : page * TOPIC_PAGE]
         paragraphs = [Paragraph(text=topic.title.get(lang), style=Style.HEADING)]
         if topic.description:

@@ -120,6 +120,17 @@ class Library:
         for quote in kb.quotes:
             self.put_quote(quote)
 
+    def topic_named(self, name: str) -> Topic | None:
+        """A topic by its id, or by its title as a menu shows it, in any of our languages."""
+        wanted = " ".join(name.split()).casefold()
+        for topic in self.topics.values():
+            titles = (topic.title.en, topic.title.ru, topic.title.be)
+            if wanted == topic.id or wanted in {
+                " ".join(t.split()).casefold() for t in titles if t
+            }:
+                return topic
+        return None
+
     async def search(self, query: str) -> MatchResult:
         """The best entries for a question, and whether the best one answers it."""
         if self.semantic is None:

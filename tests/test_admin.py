@@ -95,7 +95,7 @@ async def test_guided_addfact_with_buttons_cancel_and_a_field_error(
     await served.press(f"/step {TOPIC}")
     [refused] = await served.say("x" * 421)
     assert refused.params["text"] == (
-        "<i>The answer is not valid: it is 421 characters long; the limit is 420. "
+        "<i>The “answer” field is not valid: it is 421 characters long; the limit is 420. "
         f"Please send it again.</i>\n\n{answer_prompt}"
     )
     assert buttons(refused) == [("Cancel", "/cancel")]
@@ -140,7 +140,7 @@ async def test_one_shot_addfact_resends_only_the_wrong_field(served: Served) -> 
         f"/addfact {TOPIC} | {too_long} | {KEYWORDS} | {SOURCE_ID} | {EVIDENCE}"
     )
     assert str(refused.params["text"]).startswith(
-        "<i>The answer is not valid: it is 421 characters long; the limit is 420."
+        "<i>The “answer” field is not valid: it is 421 characters long; the limit is 420."
     )
     # Only the answer is asked again; the other fields of the command are kept.
     [preview] = await served.say(ANSWER)
@@ -155,7 +155,9 @@ async def test_one_shot_addfact_resends_only_the_wrong_field(served: Served) -> 
         f"/addfact {TOPIC} | Another answer about zubrovka. | zubrovka two | no-such-source | x"
     )
     text = str(refused.params["text"])
-    assert text.startswith("<i>The source is not valid: there is no source 'no-such-source'")
+    assert text.startswith(
+        "<i>The “source” field is not valid: there is no source 'no-such-source'"
+    )
     [preview] = await served.say(SOURCE_ID)
     assert str(preview.params["text"]).startswith(f"{PREVIEW}\n\nAnother answer about zubrovka.")
     assert await served.ask("/cancel") == "Cancelled. Nothing was saved."

@@ -202,6 +202,23 @@ async def test_topics_browse_to_a_fact(core: Core) -> None:
     assert fact.kind is ReplyKind.ANSWER and fact.sources
 
 
+async def test_topics_takes_a_title_as_the_menu_shows_it_and_says_when_there_is_none(
+    core: Core,
+) -> None:
+    history = core.library.topics["history"]
+    pages = []
+    for typed in (history.title.en, f"{history.title.ru} 2", "HISTORY 1"):
+        [topic] = await core.handle(incoming(f"/topics {typed}"))
+        assert topic.plain_text().startswith(history.title.get(topic.lang)), typed
+        pages.append([c.command for c in topic.choices])
+    assert pages[0] == pages[2] != pages[1]
+    [unknown] = await core.handle(incoming("/topics nope"))
+    assert unknown.plain_text().startswith("There is no topic “nope”.")
+    assert len(unknown.choices) == len(core.library.topics)
+    [listed] = await core.handle(incoming("/topics"))
+    assert listed.plain_text().startswith("Topics — pick one")
+
+
 async def test_quotes_verbatim_with_attribution(core: Core) -> None:
     [reply] = await core.handle(incoming("/quote human rights defenders"))
     text = reply.plain_text()

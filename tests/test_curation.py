@@ -70,7 +70,7 @@ async def test_guided_addfact_with_a_validation_error_then_a_user_gets_it(
     assert any(b["callback_data"] == "/step history" for b in topic_buttons)
     assert "short answer" in await press(emu, "/step history")
     problem = await say(emu, "x" * 500)
-    assert "The answer is not valid" in problem and "420" in problem
+    assert "The “answer” field is not valid" in problem and "420" in problem
     answer = "The Zubrovka depot strike of 1995 is a test fact & <b>escaped</b>."
     assert "Keywords" in await say(emu, answer)
     assert "The source" in await say(emu, "zubrovka depot, test strike")
@@ -226,18 +226,25 @@ async def test_confirm_while_a_rejected_field_is_asked_again_names_the_field(
     await tell(admin_core, "/addfact")
     await tell(admin_core, "/step history")
     refused = await tell(admin_core, "x" * 421)
-    assert refused.kind is ReplyKind.ERROR and "The answer is not valid" in refused.plain_text()
+    assert (
+        refused.kind is ReplyKind.ERROR
+        and "The “answer” field is not valid" in refused.plain_text()
+    )
     # /confirm now: the answer (and everything after it) is still missing.
     early = await tell(admin_core, "/confirm")
     assert early.kind is ReplyKind.ERROR
-    assert "The answer is not valid: this field is required" in early.plain_text()
+    assert "The “answer” field is not valid: this field is required" in early.plain_text()
     assert t("en", "admin.ask.answer") in early.plain_text()
     assert await rows(db, "runtime_entries") == 0
     # The form goes on from there, and /confirm at the end saves.
     assert t("en", "admin.ask.keywords") in (await tell(admin_core, ANSWER)).plain_text()
+    too_many = await tell(admin_core, ", ".join(f"word{n}" for n in range(61)))
+    assert "The “keywords” field is not valid: 61 keywords; the limit is 60" in (
+        too_many.plain_text()
+    )
     assert t("en", "admin.ask.source") in (await tell(admin_core, KEYWORDS)).plain_text()
     still = await tell(admin_core, "/confirm")
-    assert "The source is not valid: this field is required" in still.plain_text()
+    assert "The “source” field is not valid: this field is required" in still.plain_text()
     assert t("en", "admin.ask.source") in still.plain_text()
     await tell(admin_core, f"/step {SOURCE_ID}")
     assert "Preview" in (await tell(admin_core, EVIDENCE)).plain_text()
@@ -267,9 +274,9 @@ async def test_confirm_after_a_rejected_one_shot_field_then_after_a_rejected_edi
     refused = await tell(
         admin_core, f"/addfact history | {'y' * 421} | {KEYWORDS} | {SOURCE_ID} | {EVIDENCE}"
     )
-    assert "The answer is not valid" in refused.plain_text()
+    assert "The “answer” field is not valid" in refused.plain_text()
     early = await tell(admin_core, "/confirm")
-    assert "The answer is not valid: this field is required" in early.plain_text()
+    assert "The “answer” field is not valid: this field is required" in early.plain_text()
     assert await rows(db, "runtime_entries") == 0
     assert "Preview" in (await tell(admin_core, ANSWER)).plain_text()
     fact_id = saved_id(await tell(admin_core, "/confirm"))
@@ -278,7 +285,7 @@ async def test_confirm_after_a_rejected_one_shot_field_then_after_a_rejected_edi
     # entry as it stands (the rejected value is not used).
     await tell(admin_core, f"/editfact {fact_id}")
     await tell(admin_core, "/skip")
-    assert "The answer is not valid" in (await tell(admin_core, "z" * 421)).plain_text()
+    assert "The “answer” field is not valid" in (await tell(admin_core, "z" * 421)).plain_text()
     assert saved_id(await tell(admin_core, "/confirm")) == fact_id
     assert admin_core.library.facts[fact_id].answer.en == ANSWER
     assert await rows(db, "audit") == 2
@@ -329,7 +336,7 @@ async def test_one_shot_parts_that_cannot_be_a_source_are_refused_by_name(
         admin_core, f"/addfact history | {ANSWER} | {KEYWORDS} | {SOURCE_ID} | a | b"
     )
     assert refused.kind is ReplyKind.ERROR
-    assert "The source is not valid" in refused.plain_text()
+    assert "The “source” field is not valid" in refused.plain_text()
     # More parts than a new source has (title | author | date | url) are refused, not dropped.
     refused = await tell(
         admin_core,
@@ -337,7 +344,7 @@ async def test_one_shot_parts_that_cannot_be_a_source_are_refused_by_name(
         f" | https://example.org/x | extra | {EVIDENCE}",
     )
     assert refused.kind is ReplyKind.ERROR
-    assert "The source is not valid" in refused.plain_text()
+    assert "The “source” field is not valid" in refused.plain_text()
     # Only the source is asked again; the evidence given is kept.
     assert "Preview" in (await tell(admin_core, SOURCE_ID)).plain_text()
     fact_id = saved_id(await tell(admin_core, "/confirm"))
@@ -354,7 +361,7 @@ async def test_evidence_or_a_quote_not_in_the_sources_text_is_refused(
         admin_core, f"/addfact history | {ANSWER} | {KEYWORDS} | {SOURCE_ID} | {made_up}"
     )
     assert refused.kind is ReplyKind.ERROR
-    assert "The evidence is not valid: it is not word for word in the text of" in (
+    assert "The “evidence” field is not valid: it is not word for word in the text of" in (
         refused.plain_text()
     )
     # Asked again for the evidence alone; the source's words, line breaks aside, are taken.
@@ -363,7 +370,7 @@ async def test_evidence_or_a_quote_not_in_the_sources_text_is_refused(
     fact_id = saved_id(await tell(admin_core, "/confirm"))
     assert admin_core.library.facts[fact_id].evidence == spread
     quote = await tell(admin_core, f"/addquote history | Philip Stary | {made_up} | {SOURCE_ID}")
-    assert quote.kind is ReplyKind.ERROR and "The text is not valid" in quote.plain_text()
+    assert quote.kind is ReplyKind.ERROR and "The “text” field is not valid" in quote.plain_text()
     assert await rows(db, "runtime_entries") == 1
 
 

@@ -91,15 +91,11 @@ def _text(limit: int) -> Callable[[str, Library], object]:
 
 
 def _topic(value: str, library: Library) -> object:
-    """A topic's id, or its title as a menu shows it, in any of our languages."""
-    wanted = " ".join(value.split()).casefold()
-    for topic in library.topics.values():
-        titles = (topic.title.en, topic.title.ru, topic.title.be)
-        if wanted == topic.id or wanted in {" ".join(t.split()).casefold() for t in titles if t}:
-            return topic.id
-    raise ValueError(
-        f"there is no topic {answers.shorten(wanted, 40)!r}; pick one of: {', '.join(library.topics)}"
-    )
+    topic = library.topic_named(value)
+    if topic is None:
+        wanted = answers.shorten(" ".join(value.split()), 40)
+        raise ValueError(f"there is no topic {wanted!r}; pick one of: {', '.join(library.topics)}")
+    return topic.id
 
 
 def _keywords(value: str, _: Library) -> object:
