@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.core import Core
 from bot.domain import Platform
 from bot.errors import ConfigError
-from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit, SharedFloodLimit
+from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit, NoFloodLimit, SharedFloodLimit
 from bot.knowledge.loader import parse_file
 from bot.knowledge.models import Event, KnowledgeBase
 from bot.knowledge.validate import validate
@@ -82,8 +82,7 @@ async def chat(settings: Settings, kb: KnowledgeBase) -> int:
     async with Database(settings.database) as db:
         repository = Repository(db)
         library = await build_library(kb, settings, repository)
-        flood = build_flood(settings, db, repository, clock)
-        core = Core(library, settings, repository, clock, flood)
+        core = Core(library, settings, repository, clock, NoFloodLimit())
         console = ConsoleTransport(core)
         limiters = {Platform.CONSOLE: RateLimiter(100.0, ChatLimits(0.0, 10_000), clock)}
         worker = DeliveryWorker(

@@ -232,7 +232,9 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     declined_retention_days: int = Field(default=90, ge=1)
     max_message_chars: int = Field(default=1000, ge=50)
-    questions_per_minute: int = Field(default=20, ge=1, description="per sender, all platforms")
+    questions_per_minute: int = Field(
+        default=20, ge=1, description="per sender on Telegram and Matrix (the terminal has none)"
+    )
     roles: list[str] = Field(
         default_factory=lambda: list(ROLES),
         description='what this process does: "updates" (answer the platforms), "alerts" '

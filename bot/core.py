@@ -21,7 +21,7 @@ from bot.commands import (
     parse,
 )
 from bot.config import Settings
-from bot.domain import ChatRef, Choice, Incoming, Paragraph, Reply, ReplyKind, Style
+from bot.domain import ChatRef, Choice, Incoming, Paragraph, Reply, ReplyKind, Style, visible
 from bot.errors import UserError
 from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit
 from bot.knowledge.validate import read_source_texts
@@ -198,6 +198,7 @@ class Core:
 
     async def answer(self, question: str, lang: str | None = None) -> Reply:
         """Answer one question (pure: no counting); the language follows the question if unset."""
+        question = visible(question)
         lang = lang or detect(question) or self.settings.default_language
         if not words(question):
             return text_reply(lang, "ask.empty")

@@ -34,6 +34,15 @@ class ChatRef(Model):
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Invisible format characters: zero-width spaces and joiners, soft hyphens, direction marks and
+# overrides, byte-order marks. Pasted from web pages (or typed to dodge filters) inside words,
+# they would hide the words from matching and from language detection.
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+
+
+def visible(text: str) -> str:
+    """The text without invisible format characters (see ``_INVISIBLE``)."""
+    return _INVISIBLE.sub("", text)
 
 
 class Incoming(Model):
@@ -51,10 +60,10 @@ class Incoming(Model):
 
     @field_validator("text")
     @classmethod
-    def _encodable(cls, text: str) -> str:
+    def _readable(cls, text: str) -> str:
         # A forged update can carry lone surrogates: echoed back, they would make every send
         # of the reply fail. They become U+FFFD, as any UTF-8 decoder would show them.
-        return _LONE_SURROGATE.sub("\ufffd", text)
+        return visible(_LONE_SURROGATE.sub("\ufffd", text))
 
 
 class Style(StrEnum):

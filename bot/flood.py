@@ -2,7 +2,8 @@
 
 The core asks a ``FloodLimit``. ``LocalFloodLimit`` keeps the buckets in this process's memory
 (SQLite: one process); ``SharedFloodLimit`` keeps them in the store, so that processes sharing
-a PostgreSQL database hold a sender to the limit together. The composition root picks one.
+a PostgreSQL database hold a sender to the limit together; ``NoFloodLimit`` serves the terminal
+chat. The composition root picks one.
 """
 
 from __future__ import annotations
@@ -134,6 +135,17 @@ class FloodLimit(Protocol):
     def has_tokens(self, sender: str) -> bool:
         """A cheap guess, never waiting on anything, whether ``check`` would let them through."""
         ...
+
+
+class NoFloodLimit:
+    """No limit: the terminal chat has one person at their own keyboard, and a scripted session
+    piped into it must get an answer to every line."""
+
+    async def check(self, sender: str) -> Verdict:
+        return True
+
+    def has_tokens(self, sender: str) -> bool:
+        return True
 
 
 class LocalFloodLimit:

@@ -97,6 +97,16 @@ def test_chat_session(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_a_long_scripted_terminal_chat_gets_an_answer_to_every_line(tmp_path: Path) -> None:
+    """One person at their own keyboard: no flood limit, so a script piped in (a demo, 30
+    questions) is answered line by line instead of "slow down" and then silence."""
+    script = "who heads the fpb?\n" * 30 + "/quit\n"
+    proc = run_bot("chat", stdin=script, env={"BOT_DATABASE": str(tmp_path / "chat.sqlite3")})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("Leonid Kozik") == 30
+    assert "very fast" not in proc.stdout
+
+
 def test_the_terminal_chat_logs_only_problems_unless_asked_for_more(tmp_path: Path) -> None:
     """The log shares the terminal with the conversation: an admin's save is logged at INFO,
     which only shows there when BOT_LOG_LEVEL asks for it."""

@@ -32,6 +32,19 @@ async def test_question_answered_with_source(core: Core) -> None:
     assert reply.sources and reply.sources[0].title in reply.plain_text()
 
 
+async def test_invisible_characters_inside_words_change_nothing(core: Core) -> None:
+    """Zero-width spaces and joiners, soft hyphens, direction marks and byte-order marks, as
+    pasted from web pages, neither hide the words nor change the answer's language."""
+    for question in ("who heads the fpb?", "кто возглавляет ФПБ?"):
+        [plain] = await core.handle(incoming(question))
+        assert plain.kind is ReplyKind.ANSWER, question
+        for mark in ("\u200b", "\u200d", "\u00ad", "\u200f", "\u202e", "\ufeff", "\u2060"):
+            hidden = mark.join(question[:4]) + question[4:-3] + mark + question[-3:]
+            [reply] = await core.handle(incoming(hidden, sender=f"{mark!r}"))
+            assert (reply.fact_id, reply.lang) == (plain.fact_id, plain.lang), repr(hidden)
+            assert (await core.answer(hidden)).fact_id == plain.fact_id, repr(hidden)
+
+
 async def test_off_topic_declined_with_choices(core: Core) -> None:
     [reply] = await core.handle(incoming("What is the capital of Australia?"))
     assert reply.kind is ReplyKind.DECLINE
