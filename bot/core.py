@@ -44,6 +44,7 @@ SMALL_TALK_TEXTS = {
     SmallTalk.THANKS: "smalltalk.thanks",
     SmallTalk.FAREWELL: "smalltalk.farewell",
     SmallTalk.ACKNOWLEDGEMENT: "smalltalk.more",
+    SmallTalk.MORE: "smalltalk.further",
     # "source?" with no answer remembered (transports that remember one resolve it first)
     SmallTalk.SOURCE: "evidence.pick",
 }

@@ -8,6 +8,9 @@ from bot.search.translit import romanised
 
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _BELARUSIAN_LETTERS = re.compile(r"[іўІЎ]")
+# Spellings Russian does not use: жы, шы, чы (Russian writes жи, ши, чи), шч (Russian щ), and э
+# after a consonant ("дэкрэт", "яшчэ"; Russian writes е there but in a few loanwords).
+_BELARUSIAN_SPELLING = re.compile(r"[жшч]ы|шч|[бвгджзклмнпрстфхчш]э", re.IGNORECASE)
 _RUSSIAN_LETTERS = re.compile(r"[иъщИЪЩ]")
 _WORD = re.compile(r"[^\W\d_]+")
 _BELARUSIAN_WORDS = frozenset(
@@ -159,7 +162,11 @@ def detect(text: str) -> str | None:
         return None
     cyrillic = sum(1 for w in letters if _CYRILLIC.search(w))
     if cyrillic * 2 >= len(letters):
-        be = len(_BELARUSIAN_LETTERS.findall(text)) + sum(w in _BELARUSIAN_WORDS for w in letters)
+        be = (
+            len(_BELARUSIAN_LETTERS.findall(text))
+            + len(_BELARUSIAN_SPELLING.findall(text))
+            + sum(w in _BELARUSIAN_WORDS for w in letters)
+        )
         ru = len(_RUSSIAN_LETTERS.findall(text)) + sum(w in _RUSSIAN_WORDS for w in letters)
         return "be" if be > ru else "ru"
     if romanised_as := romanised(text):

@@ -1,8 +1,8 @@
 """Small talk: a message that only greets, thanks, says "ok" or goodbye, asks what the bot is,
-for the source of the last answer or for news.
+for the source of the last answer, for more than it, or for news.
 
 People open a chat with "hi", end it with "thanks!" or "ok" and ask "what can you do?",
-"source?" or "what's new?". None of these is a question the knowledge answers, and a decline
+"source?", "what's new?" or "tell me more". None of these is a question the knowledge answers, and a decline
 ("I don't have a sourced answer...") with unrelated suggestions, or a fact that happens to share
 a word ("как дела?" and ILO case No. 2090), is the wrong reply to them. A message is small talk
 only when every word belongs to it (in English, Russian or Belarusian, Cyrillic or romanised),
@@ -27,6 +27,7 @@ class SmallTalk(StrEnum):
     ACKNOWLEDGEMENT = "acknowledgement"  # "ok", "got it", "понятно"
     SOURCE = "source"  # "source?", "откуда это?": the evidence behind the last answer
     NEWS = "news"  # "what's new?", "что нового?": the latest events
+    MORE = "more"  # "tell me more", "подробнее": more than the answer just given
 
 
 def _phrases(text: str) -> frozenset[str]:
@@ -370,6 +371,86 @@ _SOURCE_REQUESTS = _phrases(
     hto heta skazau
     """
 )
+_MORE_REQUESTS = _phrases(
+    """
+    more
+    tell me more
+    tell us more
+    more please
+    more info
+    more information
+    more details
+    details
+    in detail
+    in more detail
+    go on
+    keep going
+    continue
+    and then
+    and then what
+    what else
+    anything else
+    what next
+    elaborate
+    can you elaborate
+    please elaborate
+    explain more
+    say more
+    подробнее
+    поподробнее
+    а подробнее
+    можно подробнее
+    расскажи подробнее
+    расскажите подробнее
+    расскажи ещё
+    расскажите ещё
+    расскажи больше
+    расскажите больше
+    ещё
+    больше
+    дальше
+    а дальше
+    что дальше
+    продолжай
+    продолжайте
+    что ещё
+    а ещё
+    детали
+    падрабязней
+    падрабязна
+    а падрабязней
+    можна падрабязней
+    раскажы падрабязней
+    раскажыце падрабязней
+    раскажы яшчэ
+    раскажыце яшчэ
+    раскажы больш
+    раскажыце больш
+    яшчэ
+    больш
+    далей
+    а далей
+    што далей
+    працягвай
+    працягвайце
+    што яшчэ
+    а яшчэ
+    дэталі
+    podrobnee
+    popodrobnee
+    eshche
+    eshe
+    yeshche
+    dalshe
+    chto eshche
+    chto eshe
+    padrabiazniej
+    padrabyaznei
+    jashche
+    yashche
+    jasce
+    """
+)
 # Words that go with any of the above and change nothing: "thanks a lot", "hi there, bot!",
 # "help me please".
 _ALONG = _phrases(
@@ -436,6 +517,7 @@ _ALONG = _phrases(
 _KINDS: tuple[tuple[SmallTalk | None, frozenset[str]], ...] = (
     (SmallTalk.SOURCE, _SOURCE_REQUESTS),
     (SmallTalk.NEWS, _NEWS),
+    (SmallTalk.MORE, _MORE_REQUESTS),
     (SmallTalk.ABOUT, _ABOUT),
     (SmallTalk.THANKS, _THANKS),
     (SmallTalk.FAREWELL, _FAREWELLS),

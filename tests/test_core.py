@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bot.core import Core
 from bot.domain import ChatRef, Incoming, Platform, Reply, ReplyKind
+from bot.language import detect
 from bot.library import Library
 from bot.texts import t
 
@@ -30,6 +31,18 @@ async def test_question_answered_with_source(core: Core) -> None:
     assert reply.kind is ReplyKind.ANSWER
     assert "12" in reply.plain_text()
     assert reply.sources and reply.sources[0].title in reply.plain_text()
+
+
+def test_cyrillic_belarusian_is_told_by_its_spelling_too() -> None:
+    """Belarusian spells жы, шы, чы, шч and э after a consonant, which Russian does not."""
+    for text, lang in {
+        "раскажы яшчэ": "be",
+        "дэкрэт 2 1999 года якога чысла": "be",
+        "расскажи ещё": "ru",
+        "жизнь и щи": "ru",
+        "мэр минска": "ru",
+    }.items():
+        assert detect(text) == lang, text
 
 
 async def test_invisible_characters_inside_words_change_nothing(core: Core) -> None:
@@ -81,6 +94,9 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
                 "dziakuj vialikaje",
                 "paka",
                 "poka",
+                "tell me more",
+                "Подробнее?",
+                "раскажы яшчэ",
             ]
         )
     }
@@ -105,6 +121,9 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
         "dziakuj vialikaje": "be",
         "paka": "be",
         "poka": "ru",
+        "tell me more": "en",
+        "Подробнее?": "ru",
+        "раскажы яшчэ": "be",
     }
     assert all(r.kind is ReplyKind.INFO for r in replies.values())
     # A greeting or "what can you do" gets the introduction with the topics to browse.
@@ -129,6 +148,10 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
     assert "Goodbye" in replies["bye"].plain_text()
     assert "Калі ласка" in replies["dziakuj vialikaje"].plain_text()
     assert replies["paka"].plain_text() == t("be", "smalltalk.farewell")
+    # "Tell me more" is no new question to decline (nor to offer to wait for an answer to).
+    for text in ("tell me more", "Подробнее?", "раскажы яшчэ"):
+        reply = replies[text]
+        assert reply.plain_text() == t(reply.lang, "smalltalk.further") and not reply.choices
     assert (
         "/topics" in replies["ok"].plain_text() and "/topics" in replies["Понятно."].plain_text()
     )
