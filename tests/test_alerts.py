@@ -483,7 +483,9 @@ async def test_events_publish_cli_while_the_bot_runs(served: Served, tmp_path: P
     assert (status, out) == (0, "cli-published-event: already published, nothing queued\n"), err
     status, out, err = await run_cli(served.database, "alerts", "status")
     assert status == 0, err
-    assert out.splitlines()[0] == "outbox: 0 pending, 0 sending, 2 sent, 0 gone, 0 failed"
+    assert (
+        out.splitlines()[0] == "outbox: 0 pending, 0 sending, 2 sent, 0 gone, 0 failed, 0 dropped"
+    )
     await fan_out_over(served.database)  # a resend under way would show now
     assert alert_counts(emu.calls, event.title.en) == {2001: 1, 2003: 1}
 

@@ -453,7 +453,7 @@ async def test_subscribed_chat_gets_one_alert_for_a_published_event(
             counts = await repository.outbox_counts()
         await human.sync()  # whatever else the bot sent by now
 
-    assert counts == {"pending": 0, "sending": 0, "sent": 1, "gone": 0, "failed": 0}
+    assert counts == {"pending": 0, "sending": 0, "sent": 1, "gone": 0, "failed": 0, "dropped": 0}
     assert [n.event_id for n in human.notices(room, bot) if title in n.body] == [alert.event_id]
     assert alert.body.startswith("🔔 ") and "An event published while the bot runs." in alert.body
     assert alert.format == "org.matrix.custom.html" and title in alert.formatted_body

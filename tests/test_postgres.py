@@ -15,13 +15,12 @@ import httpx
 import pytest
 from support.cli import free_port, one_error_line, run_bot
 from support.postgres import PostgresServer, binaries_or_skip, running
+from support.transports import recording_worker
 from test_alerts import eventually, make_event
 
-from bot.alerts.delivery import DeliveryWorker
-from bot.app import build_limiters
 from bot.clock import SystemClock
 from bot.config import Settings
-from bot.domain import ChatRef, Platform, Reply
+from bot.domain import ChatRef, Platform
 from bot.library import Library
 from bot.ops import OpsServer
 from bot.store.db import Database
@@ -165,24 +164,6 @@ def test_placeholders_are_numbered_outside_quoted_literals() -> None:
     )
 
 
-class RecordingTransport:
-    """A Telegram stand-in for the delivery worker: it keeps what it is asked to send."""
-
-    platform = Platform.TELEGRAM
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[ChatRef, Reply]] = []
-
-    async def run(self) -> None:
-        return None
-
-    def ready(self) -> bool:
-        return True
-
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        self.sent.append((chat, reply))
-
-
 async def test_an_outage_is_reported_by_readyz_and_waited_out_by_the_alerts(
     caplog: pytest.LogCaptureFixture, library: Library
 ) -> None:
@@ -196,17 +177,7 @@ async def test_an_outage_is_reported_by_readyz_and_waited_out_by_the_alerts(
             await repository.subscribe(CHAT, ["history"], 0)
             stop = asyncio.Event()
             clock = SystemClock()
-            telegram = RecordingTransport()
-            settings = Settings(database=url)
-            worker = DeliveryWorker(
-                repository,
-                library,
-                {Platform.TELEGRAM: telegram},
-                build_limiters(settings, clock),
-                settings.alerts,
-                clock,
-                poll_interval=0.2,
-            )
+            worker, telegram = recording_worker(repository, library, Settings(database=url))
             ops = OpsServer("127.0.0.1", 0, repository, {}, stop)
             tasks = [asyncio.create_task(ops.run()), asyncio.create_task(worker.run(stop))]
             try:

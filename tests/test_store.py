@@ -5,19 +5,24 @@ Tests taking the ``db`` fixture run against both stores, SQLite and PostgreSQL."
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from pathlib import Path
 
 import aiosqlite
 import pytest
 from support.migrations import schema_at_version
-from test_alerts import query
+from support.transports import recording_worker
+from test_alerts import eventually, query
 
+from bot.alerts.notices import Correction
+from bot.config import Settings
 from bot.domain import ChatRef, Platform
 from bot.knowledge.models import Event, Localized
+from bot.library import Library
 from bot.store.backup import backup, restore
 from bot.store.db import Database
 from bot.store.migrate import MIGRATIONS, migration_files
-from bot.store.repositories import Repository
+from bot.store.repositories import OutboxKind, Repository
 from bot.store.url import PostgresUrl
 
 CHAT = ChatRef(platform=Platform.TELEGRAM, chat_id="42")
@@ -81,6 +86,75 @@ async def test_migration_0007_keeps_old_subscriptions_and_learns_their_language(
         moved = ChatRef(platform=Platform.TELEGRAM, chat_id="43")
         assert await repository.subscription_language(moved) == "ru"
         assert await repository.subscription_language(CHAT) is None
+
+
+async def test_migration_0008_keeps_the_outbox_and_lets_a_row_be_dropped(
+    database: Path | PostgresUrl,
+) -> None:
+    assert [p.name for _, p in migration_files()][7] == "0008_outbox_dropped.sql"
+    await schema_at_version(database, 7)
+    await query(
+        database,
+        "INSERT INTO outbox (kind, event_id, payload, platform, chat_id, status, updated_at) "
+        "VALUES ('correction', 'correction:strike-1995:1', '{}', 'telegram', '42', 'failed', 5)",
+    )
+    async with Database(database) as db:
+        assert (db.migrated_from, db.schema_version) == (7, len(migration_files()))
+        repository = Repository(db)
+        assert (await repository.outbox_counts())["failed"] == 1
+        async with db.transaction() as conn:
+            await Repository.queue_correction_in(conn, "correction:x:2", ["history"], "{}", 6)
+            await conn.execute(
+                "INSERT INTO outbox (kind, event_id, platform, chat_id, status, updated_at) "
+                "VALUES ('correction', 'correction:x:3', 'telegram', '42', 'dropped', 6)"
+            )
+        assert (await repository.outbox_counts())["dropped"] == 1
+        with pytest.raises(Exception, match=r"(?i)check"):
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO outbox (event_id, platform, chat_id, status, updated_at) "
+                    "VALUES ('e', 'telegram', '42', 'lost', 6)"
+                )
+
+
+async def test_two_changes_of_a_fact_before_delivery_reach_a_chat_as_one_notice(
+    db: Database, library: Library, settings: Settings
+) -> None:
+    """Notices are worded when sent, with the fact as it stands then: the earlier of two queued
+    for one fact and one chat would say the same again, so it is dropped (and counted so). A
+    notice on another fact, whose id starts with the first one's, is sent."""
+    repository = Repository(db)
+    await repository.subscribe(CHAT, ["history"], 0)
+    day = date(2026, 11, 28)
+    queued = [("strike-1995", 1), ("strike-1995-suppressed", 2), ("strike-1995", 3)]
+    async with db.transaction() as conn:
+        for fact_id, audit_id in queued:
+            notice = Correction(fact_id=fact_id, retracted=False, day=day, reason=str(audit_id))
+            await Repository.queue_correction_in(
+                conn, f"correction:{fact_id}:{audit_id}", ["history"], notice.model_dump_json(), 1
+            )
+    worker, telegram = recording_worker(repository, library, settings)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+
+    async def delivered() -> bool:
+        counts = await repository.outbox_counts()
+        return counts["pending"] + counts["sending"] == 0
+
+    try:
+        await eventually(delivered, "the three notices to be sent or dropped")
+    finally:
+        stop.set()
+        await running
+    reasons = sorted(
+        line.split("Reason: ")[1]
+        for _, reply in telegram.sent
+        for line in reply.plain_text().splitlines()
+        if line.startswith("Reason: ")
+    )
+    assert reasons == ["2", "3"]
+    counts = await repository.outbox_counts()
+    assert (counts["sent"], counts["dropped"]) == (2, 1)
 
 
 async def test_publish_is_idempotent_and_fans_out_to_subscribers(db: Database) -> None:
@@ -228,6 +302,7 @@ async def test_every_statement_runs_on_this_store(db: Database) -> None:
         "sent": 1,
         "gone": 0,
         "failed": 1,
+        "dropped": 0,
     }
     assert sorted(await repository.outbox_by_event()) == [
         ("alert", "ev-test", "failed", 1),
@@ -285,6 +360,18 @@ async def test_every_statement_runs_on_this_store(db: Database) -> None:
     async with db.transaction() as conn:
         queued = await Repository.queue_correction_in(conn, "correction:f:1", ["history"], "{}", 9)
     assert queued == 1  # CHAT opted out
+    async with db.transaction() as conn:
+        await Repository.queue_correction_in(conn, "correction:f:2", ["history"], "{}", 9)
+        await Repository.queue_correction_in(conn, "correction:f-2:3", ["history"], "{}", 9)
+    claimed = await repository.claim_due(10.0, [Platform.TELEGRAM], 10)
+    first, later, unrelated = [row for row in claimed if row.kind is OutboxKind.CORRECTION]
+    assert first.event_id == "correction:f:1" and await repository.overtaken(first)
+    assert not await repository.overtaken(later) and not await repository.overtaken(unrelated)
+    await repository.mark_dropped(first, 11.0, "overtaken")
+    assert (await repository.outbox_counts())["dropped"] == 1
+    for row in claimed:
+        if row is not first:
+            await repository.mark_sent(row, 12.0)
     await repository.set_corrections(CHAT, True, 0)
     assert await repository.wants_corrections(CHAT)
     assert await repository.requeue_interrupted() == 0

@@ -197,11 +197,16 @@ class DeliveryWorker:
         """Send one message and record what happened."""
         now = self.clock.now()
         transport = self.transports.get(row.platform)
-        reply = await self._reply(row) if transport is not None else None
-        if reply is None or transport is None:
-            # No platform, or a subject gone or changed since (a withdrawal notice for a fact
-            # restored meanwhile would be untrue).
-            await self.repository.mark_failed(row, now, "no platform, or subject gone or changed")
+        if transport is None:
+            await self.repository.mark_failed(row, now, "no transport for its platform")
+            return
+        if row.kind is OutboxKind.CORRECTION and await self.repository.overtaken(row):
+            await self.repository.mark_dropped(row, now, "a later notice on the fact says it")
+            return
+        reply = await self._reply(row)
+        if reply is None:
+            # A withdrawal notice for a fact restored meanwhile would be untrue.
+            await self.repository.mark_dropped(row, now, "its subject is gone or changed since")
             return
         limiter = self.limiters[row.platform]
         wait = await limiter.acquire(f"{row.platform.value}:{row.chat_id}", is_group(row))

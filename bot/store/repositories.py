@@ -394,6 +394,25 @@ class Repository:
                 (int(now), error[:200], row.id),
             )
 
+    async def mark_dropped(self, row: OutboxRow, now: float, why: str) -> None:
+        """Not sent, on purpose: ``why`` says what made it untrue or needless."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET status = 'dropped', updated_at = ?, last_error = ? WHERE id = ?",
+                (int(now), why[:200], row.id),
+            )
+
+    async def overtaken(self, row: OutboxRow) -> bool:
+        """Whether a later correction on the same fact is queued or sent to the same chat: it
+        is worded when sent, with the fact as it stands then, so it says all this one would."""
+        fact_prefix = row.event_id.rpartition(":")[0] + ":"
+        found = await self.db.fetchone(
+            "SELECT 1 FROM outbox WHERE kind = 'correction' AND platform = ? AND chat_id = ? "
+            "AND id > ? AND status IN ('pending', 'sending', 'sent') AND event_id LIKE ? LIMIT 1",
+            (row.platform.value, row.chat_id, row.id, fact_prefix + "%"),
+        )
+        return found is not None
+
     async def mark_gone(self, row: OutboxRow, now: float) -> None:
         """The chat is gone: drop its subscriptions and every alert still queued for it."""
         async with self.db.transaction() as conn:
@@ -410,7 +429,8 @@ class Repository:
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self.db.fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")
         counts = {str(r[0]): int(r[1]) for r in rows}
-        return {s: counts.get(s, 0) for s in ("pending", "sending", "sent", "gone", "failed")}
+        statuses = ("pending", "sending", "sent", "gone", "failed", "dropped")
+        return {s: counts.get(s, 0) for s in statuses}
 
     async def outbox_by_event(self) -> list[tuple[str, str, str, int]]:
         """(kind, event id or subject, status, rows); answers are counted together, never
@@ -424,7 +444,8 @@ class Repository:
     async def purge_delivered(self, before: float) -> int:
         async with self.db.transaction() as conn:
             return await conn.execute(
-                "DELETE FROM outbox WHERE status IN ('sent', 'gone', 'failed') AND updated_at < ?",
+                "DELETE FROM outbox WHERE status IN ('sent', 'gone', 'failed', 'dropped') "
+                "AND updated_at < ?",
                 (int(before),),
             )
 
