@@ -51,6 +51,7 @@ from support.environment import child_environment
 from support.process import spawn_run
 from support.telegram_emulator import Call, TelegramEmulator
 
+from bot.answers import fact_label
 from bot.core import Core
 from bot.domain import ChatRef, Platform
 from bot.knowledge.loader import parse_file
@@ -439,12 +440,15 @@ async def test_unanswered_stats_and_export_round_trip(served: Served, kb: Knowle
     for table, value in await asyncio.to_thread(lambda: list(every_value(served.database))):
         assert not any(str(user) in str(value) for user in (3001, 3002, 3003, 3004)), table
 
+    await served.ask("/subscribe history", user_id=3001)
     stats = await served.ask("/stats")
     day = time.strftime("%Y-%m-%d", time.gmtime())
+    label = fact_label(served.core.library.facts[fact_id], "en")
     assert stats.startswith(
         "<b>Last 7 days: questions 4, answered 25%.</b>\n\nPer day (answered / declined):\n\n"
-        f"• {day}: 4 (1 / 3)\n\nMost shown facts:\n\n• {fact_id}: 1\n\n"
-        "Subscribed chats per topic:\n\n• —\n\n<i>Refused admin attempts so far: 0</i>"
+        f"• {day}: 4 (1 / 3)\n\nMost shown facts:\n\n• 1 × {fact_id} — {label}\n\n"
+        "Subscribed chats per topic:\n\n• 1 × History, 1994–2019 (history)\n\n"
+        "<i>Refused admin attempts so far: 0</i>"
     )
 
     before = len(served.emulator.calls_to("sendDocument"))

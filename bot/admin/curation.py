@@ -621,17 +621,30 @@ class Curation:
         top = await self.repository.top_entries(self._since(7))
         if top:
             paragraphs.append(Paragraph(text=t(lang, "admin.top_facts")))
-            paragraphs += [Paragraph(text=f"{entry}: {n}", style=Style.ITEM) for entry, n in top]
+            paragraphs += [
+                Paragraph(text=f"{n} × {self._entry_line(entry, lang)}", style=Style.ITEM)
+                for entry, n in top
+            ]
         subscribers = await self.repository.subscribers_per_topic()
         paragraphs.append(Paragraph(text=t(lang, "admin.subscribers")))
         paragraphs += [
-            Paragraph(text=f"{topic}: {n}", style=Style.ITEM) for topic, n in subscribers.items()
+            Paragraph(text=f"{n} × {self._topic_line(topic, lang)}", style=Style.ITEM)
+            for topic, n in subscribers.items()
         ] or [Paragraph(text="—", style=Style.ITEM)]
         refused = await self.repository.refused_admin_total()
         paragraphs.append(
             Paragraph(text=t(lang, "admin.refused", count=refused), style=Style.NOTE)
         )
         return _reply(lang, *paragraphs)
+
+    def _entry_line(self, entry_id: str, lang: str) -> str:
+        """An entry's id (what /editfact takes) and what it answers, as its button says."""
+        fact = self.library.facts.get(entry_id)
+        return f"{entry_id} — {answers.fact_label(fact, lang)}" if fact else entry_id
+
+    def _topic_line(self, topic_id: str, lang: str) -> str:
+        topic = self.library.topics.get(topic_id)
+        return f"{topic.title.get(lang)} ({topic_id})" if topic else topic_id
 
     async def audit(self, lang: str, entry_id: str) -> Reply:
         rows = await self.repository.audit(entry_id or None)
