@@ -26,9 +26,9 @@ from bot.errors import UserError
 from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit
 from bot.knowledge.validate import read_source_texts
 from bot.language import detect
-from bot.library import QUOTE_PREFIX, Library
+from bot.library import QUOTE_PREFIX, Library, cyrillic_form
 from bot.metrics import QUESTIONS, REPLY_SECONDS
-from bot.search.normalize import words
+from bot.search.normalize import terms, words
 from bot.small_talk import SmallTalk, small_talk
 from bot.store.repositories import Repository
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, t
@@ -214,6 +214,14 @@ class Core:
             return self.latest_events(lang)
         if talk is not None:  # a greeting, or "what can you do?": the introduction
             return self.start(lang)
+        if not terms(cyrillic_form(question)):
+            # "Why?", "who is he?", "калі гэта было?": nothing but function words, so nothing
+            # to search for; a decline with unrelated close topics would only puzzle.
+            return info(
+                lang,
+                Paragraph(text=t(lang, "ask.vague")),
+                choices=answers.topic_choices(self.library, lang),
+            )
         result = await self.library.search(question)
         if asks_for_advice(question):
             return answers.personal_advice(self.library, result, lang)

@@ -33,6 +33,26 @@ async def test_question_answered_with_source(core: Core) -> None:
     assert reply.sources and reply.sources[0].title in reply.plain_text()
 
 
+async def test_a_question_of_function_words_alone_asks_what_is_meant(core: Core) -> None:
+    """ "Why?" or "who is he?" names nothing to search for: the bot asks for the person, event
+    or topic and shows the topics, instead of declining with unrelated close topics. Such a
+    message is no question to count or to offer to wait for."""
+    for text, lang in {
+        "why?": "en",
+        "Who is he?": "en",
+        "а когда это было?": "ru",
+        "калі гэта было?": "be",
+    }.items():
+        [reply] = await core.handle(incoming(text, sender=text))
+        assert reply.lang == lang and reply.plain_text().startswith(t(lang, "ask.vague")), text
+        assert [c.command for c in reply.choices] == [
+            f"/topics {topic}" for topic in core.library.topics
+        ]
+        assert not reply.answered
+    assert core.repository is not None
+    assert await core.repository.question_days("2000-01-01") == []
+
+
 def test_cyrillic_belarusian_is_told_by_its_spelling_too() -> None:
     """Belarusian spells жы, шы, чы, шч and э after a consonant, which Russian does not."""
     for text, lang in {

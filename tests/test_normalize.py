@@ -89,6 +89,8 @@ def test_stopwords_dropped() -> None:
     assert terms("what is the") == []
     assert terms("что это такое") == []
     assert terms("што гэта такое") == []
+    # Stop words with ё, as a message's words are folded (ё is е).
+    assert terms("хто ён") == terms("ці ёсць") == terms("чьё это") == []
 
 
 @given(st.text(max_size=300))

@@ -85,8 +85,10 @@ ENGLISH_WORDS: frozenset[str] = frozenset(_ENGLISH.split())
 RUSSIAN_WORDS: frozenset[str] = frozenset(_RUSSIAN.split())
 BELARUSIAN_WORDS: frozenset[str] = frozenset(_BELARUSIAN.split())
 
-STOPWORDS: frozenset[str] = (
-    frozenset((_ENGLISH + _RUSSIAN + _BELARUSIAN + _RUSSIAN_LATIN).split()) | FILLERS
+# Folded as ``normalize.words`` folds a message (ё is е), or "ён" and "ёсць" would never match.
+STOPWORDS: frozenset[str] = frozenset(
+    word.replace("ё", "е")
+    for word in [*(_ENGLISH + _RUSSIAN + _BELARUSIAN + _RUSSIAN_LATIN).split(), *FILLERS]
 )
 
 # Places people add for context ("... in Minsk") that are rarely the point of a question here:
