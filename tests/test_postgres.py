@@ -21,6 +21,7 @@ from test_alerts import eventually, make_event
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.domain import ChatRef, Platform
+from bot.errors import StoreUnavailable
 from bot.library import Library
 from bot.ops import OpsServer
 from bot.store.db import Database
@@ -162,6 +163,19 @@ def test_placeholders_are_numbered_outside_quoted_literals() -> None:
     assert numbered("SELECT '?' || ?, x FROM t WHERE a = ? AND b IN (?, ?)") == (
         "SELECT '?' || $1, x FROM t WHERE a = $2 AND b IN ($3, $4)"
     )
+
+
+async def test_a_connection_lost_inside_a_transaction_is_an_outage(url: PostgresUrl) -> None:
+    """The server ends the session in the middle of a transaction (a restart, an admin's
+    pg_terminate_backend): the rollback then fails with "the underlying connection is closed",
+    which must not hide the outage that callers wait out (CI saw the alert worker die of it)."""
+    async with Database(url) as db:
+        with pytest.raises(StoreUnavailable):
+            async with db.transaction() as conn:
+                [pid] = await conn.fetchone("SELECT pg_backend_pid()") or [None]
+                assert await db.fetchone("SELECT pg_terminate_backend(?)", (pid,)) == (True,)
+                await conn.execute("SELECT 1")
+        assert await db.fetchone("SELECT 2") == (2,)  # the pool serves again
 
 
 async def test_an_outage_is_reported_by_readyz_and_waited_out_by_the_alerts(

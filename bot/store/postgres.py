@@ -54,6 +54,15 @@ def outage_as_unavailable() -> Iterator[None]:
         raise StoreUnavailable(f"the database is unavailable: {type(exc).__name__}") from exc
 
 
+def _lost(conn: PoolConnectionProxy[asyncpg.Record]) -> bool:
+    """Whether a connection we still hold is gone: closed, or already taken back by the pool,
+    which asyncpg does when the server ends the session."""
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+
+
 @functools.lru_cache(maxsize=1024)
 def numbered(sql: str) -> str:
     """``?`` placeholders as PostgreSQL's ``$1, $2 ...``; a ``?`` inside '...' stays."""
@@ -220,8 +229,16 @@ class PostgresDatabase(Database):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
         with outage_as_unavailable():
-            async with self.pool.acquire() as conn, conn.transaction():
-                yield _PostgresSession(conn)
+            async with self.pool.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        yield _PostgresSession(conn)
+                except asyncpg.InterfaceError as exc:
+                    # A session the server ended mid-transaction: the rollback fails with "the
+                    # underlying connection is closed", which would hide the outage itself.
+                    if _lost(conn):
+                        raise StoreUnavailable("the database connection was lost") from exc
+                    raise
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         return await _PostgresSession(self.pool).execute(sql, params)
