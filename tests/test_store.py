@@ -22,7 +22,7 @@ from bot.library import Library
 from bot.store.backup import backup, restore
 from bot.store.db import Database
 from bot.store.migrate import MIGRATIONS, migration_files
-from bot.store.repositories import OutboxKind, Repository
+from bot.store.repositories import OutboxKind, OutboxRow, Repository
 from bot.store.url import PostgresUrl
 
 CHAT = ChatRef(platform=Platform.TELEGRAM, chat_id="42")
@@ -155,6 +155,42 @@ async def test_two_changes_of_a_fact_before_delivery_reach_a_chat_as_one_notice(
     assert reasons == ["2", "3"]
     counts = await repository.outbox_counts()
     assert (counts["sent"], counts["dropped"]) == (2, 1)
+
+
+class _FailsOnce(Repository):
+    """A store whose first claim fails with an error nobody foresaw."""
+
+    failed = False
+
+    async def claim_due(
+        self, now: float, platforms: list[Platform], limit: int
+    ) -> list[OutboxRow]:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("unforeseen")
+        return await super().claim_due(now, platforms, limit)
+
+
+async def test_an_unforeseen_error_does_not_stop_the_alerts(
+    db: Database, library: Library, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    repository = _FailsOnce(db)
+    await repository.subscribe(CHAT, ["history"], 0)
+    assert await repository.publish_event(event(), 1.0) == 1
+    worker, telegram = recording_worker(repository, library, settings)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+
+    async def delivered() -> bool:
+        return len(telegram.sent) == 1
+
+    try:
+        await eventually(delivered, "the alert after the failed step")
+    finally:
+        stop.set()
+        await running
+    assert repository.failed
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == ["alerts.step_failed"]
 
 
 async def test_publish_is_idempotent_and_fans_out_to_subscribers(db: Database) -> None:

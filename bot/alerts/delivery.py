@@ -99,6 +99,12 @@ class DeliveryWorker:
                     store_down = True
                     await self._wait(stop, self.poll_interval)
                     continue
+                except Exception:
+                    # A bug, or a driver error nobody foresaw: alerts must not stop for good
+                    # (nor take the transports down with them), so log it and try again.
+                    logger.exception("alerts.step_failed")
+                    await self._wait(stop, self.poll_interval)
+                    continue
                 if store_down:
                     logger.info("alerts.store_available")
                     store_down = False
