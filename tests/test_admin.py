@@ -276,6 +276,9 @@ async def test_retract_and_restore_take_effect_at_once_with_audit(served: Served
         await served.ask("/retract no-such-fact")
         == "There is no entry with the id “no-such-fact”."
     )
+    for command in ("/retract", "/restore ", "/editfact"):
+        assert (await served.ask(command)).startswith("Which entry? Send the command with its id:")
+    assert (await served.ask("/retract")).endswith("its id: /retract ID [reason].")
 
     added, retract, restore = await served.audit_rows(fact_id)
     assert [r["action"] for r in (added, retract, restore)] == ["add", "retract", "restore"]

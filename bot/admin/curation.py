@@ -104,6 +104,10 @@ class Curation:
     async def command(self, incoming: Incoming, name: str, args: str, lang: str) -> list[Reply]:
         if name in ADD_COMMANDS:
             return [await self.start(incoming, FORMS[ADD_COMMANDS[name]], args, lang)]
+        if name in ("editfact", "retract", "restore") and not args.strip():
+            help_text = t(lang, f"help.cmd.{name}")  # "stop serving a fact: /retract ID [reason]"
+            usage = help_text[help_text.find(f"/{name}") :]
+            return [text_reply(lang, "admin.needs_id", ReplyKind.ERROR, usage=usage)]
         match name:
             case "editfact":
                 return [await self.edit_existing(incoming, args.strip(), lang)]
