@@ -364,6 +364,11 @@ async def test_evidence_or_a_quote_not_in_the_sources_text_is_refused(
     assert "The “evidence” field is not valid: it is not word for word in the text of" in (
         refused.plain_text()
     )
+    # The refused value is shown, to be corrected, but not offered to keep.
+    assert t("en", "admin.current", value=made_up) in refused.plain_text()
+    assert [c.command for c in refused.choices] == ["/cancel"]
+    again = await tell(admin_core, "/skip")  # the evidence is required: dropped, then asked for
+    assert "this field is required" in again.plain_text() and made_up not in again.plain_text()
     # Asked again for the evidence alone; the source's words, line breaks aside, are taken.
     spread = EVIDENCE.replace(" were ", "\n  were ")
     assert "Preview" in (await tell(admin_core, spread)).plain_text()

@@ -48,6 +48,8 @@ class Draft:
     asking: str | None = None
     single: bool = False
     started: float = 0.0
+    # The field whose stored value the entry's checks refused: not offered to keep.
+    rejected: str | None = None
 
 
 def _reply(
@@ -223,6 +225,7 @@ class Curation:
             )
             if name == "keywords":
                 paragraphs.append(Paragraph(text=t(lang, "admin.keywords_add"), style=Style.NOTE))
+        if current is not None and draft.rejected != name:
             choices.append(Choice(label=t(lang, "admin.keep"), command="/skip"))
         elif draft.form.field(name).optional:
             choices.append(Choice(label=t(lang, "admin.skip"), command="/skip"))
@@ -260,6 +263,7 @@ class Curation:
         name = draft.asking
         if name is None:
             return await self.preview(draft, lang)
+        draft.rejected = None
         current = draft.values.get(name)
         if name == "keywords" and isinstance(current, list) and text.lstrip().startswith("+"):
             text = ", ".join([*map(str, current), text.lstrip()[1:]])  # "+ more" adds to them
@@ -271,6 +275,10 @@ class Curation:
 
     async def skip(self, draft: Draft, lang: str) -> Reply:
         name = draft.asking
+        if name is not None and draft.rejected == name:
+            # Skipping a refused value drops it (an optional field is then left out).
+            draft.values.pop(name, None)
+            draft.rejected = None
         if (
             name is not None
             and draft.values.get(name) is None
@@ -353,6 +361,7 @@ class Curation:
         if missing is not None:
             return self.invalid(draft, missing, t(lang, "admin.required"), lang)
         name = exc.field if exc.field in draft.values else draft.form.fields[0].name
+        draft.rejected = name
         return self.invalid(draft, name, str(exc), lang)
 
     async def preview(self, draft: Draft, lang: str) -> Reply:
