@@ -328,9 +328,9 @@ class Core:
         return info(lang, *lines)
 
     def topics(self, lang: str, args: str) -> Reply:
-        words = args.split()
-        page_arg = words.pop() if len(words) > 1 and words[-1].isdigit() else ""
-        topic = self.library.topic_named(" ".join(words))
+        parts = args.split()
+        page_arg = parts.pop() if len(parts) > 1 and parts[-1].isdigit() else ""
+        topic = self.library.topic_named(" ".join(parts))
         if topic is None:
             heading = [Paragraph(text=t(lang, "topics.title"), style=Style.HEADING)]
             if args.strip():

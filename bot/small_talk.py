@@ -2,9 +2,9 @@
 for the source of the last answer, for more than it, or for news.
 
 People open a chat with "hi", end it with "thanks!" or "ok" and ask "what can you do?",
-"source?", "what's new?" or "tell me more". None of these is a question the knowledge answers, and a decline
-("I don't have a sourced answer...") with unrelated suggestions, or a fact that happens to share
-a word ("как дела?" and ILO case No. 2090), is the wrong reply to them. A message is small talk
+"source?", "what's new?" or "tell me more". None of these is a question the knowledge answers,
+and a decline ("I don't have a sourced answer...") with unrelated suggestions, or a fact that
+happens to share a word ("как дела?" and ILO case No. 2090), is the wrong reply to them. A message is small talk
 only when every word belongs to it (in English, Russian or Belarusian, Cyrillic or romanised),
 so "hi, who is Kozik?" is still a question.
 """
