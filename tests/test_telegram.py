@@ -177,6 +177,10 @@ async def test_inline_query_offers_sourced_answers(bot: Running) -> None:
     results = call.params["results"]
     assert results and "4,000" in results[0]["input_message_content"]["message_text"]
     assert results[0]["input_message_content"]["parse_mode"] == "HTML"
+    # Invisible characters pasted inside words change nothing there either.
+    emu.inline_query("bel\u200baruskali un\u00adion")
+    [_, hidden] = await emu.wait_for("answerInlineQuery", count=2)
+    assert [r["title"] for r in hidden.params["results"]] == [r["title"] for r in results]
 
 
 async def test_hostile_text_is_escaped_and_long_replies_split(bot: Running) -> None:

@@ -52,7 +52,7 @@ from bot.alerts.ratelimit import RateLimiter
 from bot.commands import BY_NAME, COMMANDS, parse
 from bot.config import TelegramSettings
 from bot.core import Core
-from bot.domain import ChatRef, Choice, Incoming, Platform, Reply
+from bot.domain import ChatRef, Choice, Incoming, Platform, Reply, visible
 from bot.errors import ChatMoved, ConfigError, DeliveryDeferred, RecipientGone
 from bot.flood import FloodGuard
 from bot.language import detect
@@ -453,7 +453,7 @@ class TelegramTransport:
         # on messages; over it they are not answered at all.
         if self._inline_flood.check(f"{Platform.TELEGRAM.value}:{query.from_user.id}") is not True:
             return
-        text = query.query[: self.core.settings.max_message_chars]
+        text = visible(query.query[: self.core.settings.max_message_chars])
         lang = await self.core.language_for(
             Incoming(
                 chat=ChatRef(platform=Platform.TELEGRAM, chat_id=str(query.from_user.id)),
