@@ -34,7 +34,7 @@ from bot.store.repositories import Repository
 from bot.texts import LANGUAGES
 from bot.web import PublicPages, fact_url, prefix_of
 from bot.web.i18n import accepted, catalogue, negotiate
-from bot.web.pages import HERE
+from bot.web.pages import HERE, SEARCH_CONCURRENCY
 
 RETRACTED_AT = datetime(2026, 3, 15, 10, 30, tzinfo=UTC).timestamp()
 ADMIN = "4242424242"
@@ -67,6 +67,7 @@ class Site:
     repository: Repository
     curation: Curation
     client: httpx.AsyncClient
+    pages: PublicPages
 
     async def get(self, path: str, **kwargs: object) -> httpx.Response:
         return await self.client.get(path, **kwargs)  # type: ignore[arg-type]
@@ -102,7 +103,7 @@ async def running_site(
         base = f"http://127.0.0.1:{server.port}"
         async with httpx.AsyncClient(base_url=base, trust_env=False) as client:
             curation = Curation(library, repository, FixedClock(RETRACTED_AT), lambda: None)
-            yield Site(base, library, repository, curation, client)
+            yield Site(base, library, repository, curation, client, pages)
     finally:
         stop.set()
         await task
@@ -232,6 +233,52 @@ async def test_fact_page_shows_answer_evidence_and_source(
 def escape(text: str) -> str:
     """As the templates escape it."""
     return str(markup_escape(text))
+
+
+# -- search ----------------------------------------------------------------------------------
+
+
+async def test_a_question_asked_on_the_pages_gets_the_bots_answer_and_is_kept_nowhere(
+    site: Site,
+) -> None:
+    form = await site.get("/search")
+    assert form.status_code == 200 and 'method="post"' in form.text and 'name="q"' in form.text
+    assert 'action="/search"' in (await site.get("/")).text  # the home page asks too
+    kozik = site.library.facts["kozik-appointed"]
+
+    asked = await site.client.post("/search", data={"q": "who heads the f\u200bpb?"})
+    assert asked.status_code == 200 and escape(kozik.answer.en) in asked.text
+    assert 'href="/facts/kozik-appointed"' in asked.text
+    assert asked.headers["Cache-Control"] == "no-store" and "ETag" not in asked.headers
+    assert "form-action 'self'" in asked.headers["Content-Security-Policy"]
+
+    russian = await site.client.post("/search?lang=ru", data={"q": "кто возглавил ФПБ?"})
+    assert escape(kozik.answer.get("ru")) in russian.text
+    assert 'action="/search?lang=ru"' in russian.text
+
+    declined = await site.client.post("/search", data={"q": "what is the capital of australia"})
+    assert declined.status_code == 200
+    assert "There is no sourced answer to that question here." in declined.text
+    assert 'class="answer"' not in declined.text
+    empty = await site.client.post("/search", data={"q": "   "})
+    assert empty.status_code == 200 and 'id="answer"' not in empty.text
+
+    # Searches are no chat questions: nothing is counted or kept.
+    assert await site.repository.question_days("2000-01-01") == []
+    assert await site.repository.unanswered("2000-01-01") == []
+
+
+async def test_searches_beyond_a_few_at_a_time_are_asked_to_come_back(site: Site) -> None:
+    held = [site.pages._searching.acquire() for _ in range(SEARCH_CONCURRENCY)]
+    await asyncio.gather(*held)
+    try:
+        busy = await site.client.post("/search", data={"q": "who heads the fpb?"})
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "2"
+        assert "Please send yours again in a moment." in busy.text
+    finally:
+        for _ in range(SEARCH_CONCURRENCY):
+            site.pages._searching.release()
+    assert (await site.client.post("/search", data={"q": "who heads the fpb?"})).status_code == 200
 
 
 # -- language --------------------------------------------------------------------------------

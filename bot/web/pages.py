@@ -3,11 +3,14 @@
 Every request reads the running bot's ``Library``, so an admin's change in chat shows on the
 next request. Pages are rendered from Jinja2 templates (autoescaped), without JavaScript, and
 carry an ETag (a digest of the page), so a proxy may keep them but asks again each time.
-They show the knowledge only: never a user, a question, a count of subscribers or an admin.
+They show the knowledge only: never a user, a question, a count of subscribers or an admin. The
+search page answers a question with the bot's own matcher and shows it back to its asker only:
+it is posted, never stored nor logged, and its answer page is not kept by caches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,8 +24,9 @@ from aiohttp import web
 from babel.dates import format_date, format_skeleton
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bot.domain import visible
 from bot.knowledge.models import Event, Fact, Localized, Precision, Quote, Source, Topic
-from bot.library import Library
+from bot.library import FACT_PREFIX, Library
 from bot.store.repositories import Repository
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, language_name
 from bot.web import i18n
@@ -36,7 +40,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
-        "form-action 'none'; frame-ancestors 'none'"
+        "form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -44,6 +48,11 @@ SECURITY_HEADERS = {
 # A proxy may store a page but must ask again (If-None-Match) before reusing it: an admin's
 # change is then seen on the very next request.
 PAGE_CACHE = "public, no-cache"
+# Searches run the bot's matcher (an embedding each): a few at a time, the rest told to retry,
+# so that a flood of searches cannot slow the chats down.
+SEARCH_CONCURRENCY = 4
+MAX_SEARCH_CHARS = 300
+CLOSE_FACTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +176,7 @@ class PublicPages:
             name: f"{self.prefix}/static/{name}?v={etag.strip(chr(34))[:12]}"
             for name, (_, etag, _) in self.static.items()
         }
+        self._searching = asyncio.Semaphore(SEARCH_CONCURRENCY)
         i18n.preload()
 
     # -- routing -------------------------------------------------------------------------------
@@ -180,10 +190,14 @@ class PublicPages:
             ("/timeline", self.timeline),
             ("/quotes", self.quotes),
             ("/sources", self.sources),
+            ("/search", self.search),
             ("/static/{name}", self.asset),
         ]
         roots = [""] + ([self.prefix] if self.prefix else [])
         routes = [web.get(root + path, handler) for root in roots for path, handler in pages]
+        # The question comes in a POST body: it stays out of addresses, so out of browser
+        # history, access logs and the Referer of the links followed from the answer.
+        routes += [web.post(root + "/search", self.search) for root in roots]
         if self.prefix:
             routes.append(web.get(self.prefix, self.index))
         return routes
@@ -210,8 +224,16 @@ class PublicPages:
         return View(lang, explicit, self.prefix, path, self.assets)
 
     def page(
-        self, request: web.Request, view: View, template: str, status: int = 200, **context: object
+        self,
+        request: web.Request,
+        view: View,
+        template: str,
+        status: int = 200,
+        *,
+        kept: bool = True,
+        **context: object,
     ) -> web.Response:
+        """A rendered page; ``kept`` False (an error, a search's answer): never stored."""
         context.setdefault("section", "")
         html = self.env.get_template(template + ".html").render(v=view, **context)
         body = html.encode("utf-8")
@@ -220,7 +242,7 @@ class PublicPages:
             "Content-Language": view.lang,
             "Vary": "Accept-Language",
         }
-        if status != 200:
+        if status != 200 or not kept:
             headers["Cache-Control"] = "no-store"
             return web.Response(
                 body=body,
@@ -334,6 +356,48 @@ class PublicPages:
             for source in self.library.sources.values()
         ]
         return self.page(request, view, "sources", section="sources", sources=cited)
+
+    async def search(self, request: web.Request) -> web.Response:
+        """The search form; posted, the bot's answer to the question (or its honest "no sourced
+        answer") and the close facts. The question is neither stored nor logged."""
+        view = self.view(request)
+        question = ""
+        if request.method == "POST":
+            form = await request.post()
+            question = " ".join(visible(str(form.get("q", ""))).split())[:MAX_SEARCH_CHARS]
+        if not question:
+            return self.page(request, view, "search", section="search", question="", found=False)
+        if self._searching.locked():
+            busy = self.page(
+                request, view, "search", 503, section="search", question=question, found=False
+            )
+            busy.headers["Retry-After"] = "2"
+            return busy
+        async with self._searching:
+            result = await self.library.search(question)
+        facts = self.live(
+            [
+                h.doc_id.removeprefix(FACT_PREFIX)
+                for h in result.hits
+                if h.doc_id.startswith(FACT_PREFIX)
+            ]
+        )
+        best = result.best.doc_id if result.answered and result.best else None
+        answer = facts[0] if facts and best == FACT_PREFIX + facts[0].id else None
+        close = [f for f in facts if f is not answer][:CLOSE_FACTS]
+        sources = self.known_sources(answer.sources) if answer else []
+        return self.page(
+            request,
+            view,
+            "search",
+            section="search",
+            kept=False,
+            question=question,
+            found=True,
+            answer=answer,
+            source=sources[0] if sources else None,
+            close=close,
+        )
 
     async def asset(self, request: web.Request) -> web.Response:
         """The stylesheet and the icon; their links carry a digest, so they may be kept a day."""
