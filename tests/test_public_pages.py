@@ -255,6 +255,13 @@ async def test_a_question_asked_on_the_pages_gets_the_bots_answer_and_is_kept_no
     russian = await site.client.post("/search?lang=ru", data={"q": "кто возглавил ФПБ?"})
     assert escape(kozik.answer.get("ru")) in russian.text
     assert 'action="/search?lang=ru"' in russian.text
+    # Without a language in the address, the answer comes in the question's, as in the chats;
+    # one chosen in the address wins.
+    asked_in_belarusian = await site.client.post("/search", data={"q": "хто ўзначаліў ФПБ?"})
+    assert parse(asked_in_belarusian.text).lang == "be"
+    assert escape(kozik.answer.get("be")) in asked_in_belarusian.text
+    chosen = await site.client.post("/search?lang=en", data={"q": "хто ўзначаліў ФПБ?"})
+    assert parse(chosen.text).lang == "en" and escape(kozik.answer.en) in chosen.text
 
     declined = await site.client.post("/search", data={"q": "what is the capital of australia"})
     assert declined.status_code == 200

@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.domain import visible
 from bot.knowledge.models import Event, Fact, Localized, Precision, Quote, Source, Topic
+from bot.language import detect
 from bot.library import FACT_PREFIX, Library
 from bot.store.repositories import Repository
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, language_name
@@ -367,6 +368,11 @@ class PublicPages:
             question = " ".join(visible(str(form.get("q", ""))).split())[:MAX_SEARCH_CHARS]
         if not question:
             return self.page(request, view, "search", section="search", question="", found=False)
+        detected = detect(question)
+        if detected and not view.explicit:
+            # As in the chats: the answer comes in the question's language, unless the page's
+            # address chose one.
+            view = View(detected, False, view.prefix, view.path, view.assets)
         if self._searching.locked():
             busy = self.page(
                 request, view, "search", 503, section="search", question=question, found=False
