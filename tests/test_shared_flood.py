@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 from conftest import TELEGRAM_TOKEN
 from pydantic import SecretStr
-from support.migrations import schema_at_version
+from support.migrations import upgraded
 from support.postgres import binaries_or_skip, running
 from support.process import SECRET, webhook_processes
 from support.telegram_emulator import TelegramEmulator
@@ -35,7 +35,6 @@ from bot.core import Core
 from bot.flood import PURGE_EVERY, LocalFloodLimit, SharedFloodLimit, Verdict
 from bot.library import Library
 from bot.store.db import Database
-from bot.store.migrate import migration_files
 from bot.store.repositories import Repository
 from bot.store.url import PostgresUrl
 
@@ -322,10 +321,7 @@ def test_every_process_of_a_bot_names_a_sender_alike_with_a_key_not_in_the_datab
 async def test_migration_0006_applies_on_both_dialects(
     backend: str, database: Path | PostgresUrl
 ) -> None:
-    assert [p.name for _, p in migration_files()][5] == "0006_flood_buckets.sql"
-    await schema_at_version(database, 5)
-    async with Database(database) as db:
-        assert (db.migrated_from, db.schema_version) == (5, len(migration_files()))
+    async with upgraded(database, 5, named="0006_flood_buckets.sql") as db:
         if backend == "postgres":
             columns = await db.fetchall(
                 "SELECT column_name FROM information_schema.columns "

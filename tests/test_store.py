@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
-from support.migrations import schema_at_version
+from support.migrations import upgraded
 from support.transports import recording_worker
-from test_alerts import eventually, query
+from test_alerts import eventually
 
 from bot.alerts.notices import Correction
 from bot.config import Settings
@@ -68,15 +68,13 @@ async def test_migration_0007_keeps_old_subscriptions_and_learns_their_language(
 ) -> None:
     """A subscription from before 0007 has no language (alerts use the default); subscribing
     again in a language gives every row of that chat that language, and moving the chat keeps it."""
-    assert [p.name for _, p in migration_files()][6] == "0007_subscription_language.sql"
-    await schema_at_version(database, 6)
-    await query(
-        database,
+    old_row = (
         "INSERT INTO subscriptions (platform, chat_id, topic, created_at) "
-        "VALUES ('telegram', '42', 'history', 0)",
+        "VALUES ('telegram', '42', 'history', 0)"
     )
-    async with Database(database) as db:
-        assert (db.migrated_from, db.schema_version) == (6, len(migration_files()))
+    async with upgraded(
+        database, 6, named="0007_subscription_language.sql", rows=(old_row,)
+    ) as db:
         repository = Repository(db)
         assert await repository.subscriptions(CHAT) == ["history"]
         assert await repository.subscription_language(CHAT) is None
@@ -92,19 +90,14 @@ async def test_migration_0007_keeps_old_subscriptions_and_learns_their_language(
 async def test_migration_0008_keeps_the_outbox_and_lets_a_row_be_dropped(
     database: Path | PostgresUrl,
 ) -> None:
-    assert [p.name for _, p in migration_files()][7] == "0008_outbox_dropped.sql"
-    await schema_at_version(database, 7)
-    await query(
-        database,
+    old_row = (
         "INSERT INTO outbox (kind, event_id, payload, platform, chat_id, status, updated_at) "
-        "VALUES ('correction', 'correction:strike-1995:1', '{}', 'telegram', '42', 'failed', 5)",
+        "VALUES ('correction', 'correction:strike-1995:1', '{}', 'telegram', '42', 'failed', 5)"
     )
-    async with Database(database) as db:
-        assert (db.migrated_from, db.schema_version) == (7, len(migration_files()))
+    async with upgraded(database, 7, named="0008_outbox_dropped.sql", rows=(old_row,)) as db:
         repository = Repository(db)
         assert (await repository.outbox_counts())["failed"] == 1
         async with db.transaction() as conn:
-            await Repository.queue_correction_in(conn, "correction:x:2", ["history"], "{}", 6)
             await conn.execute(
                 "INSERT INTO outbox (kind, event_id, platform, chat_id, status, updated_at) "
                 "VALUES ('correction', 'correction:x:3', 'telegram', '42', 'dropped', 6)"

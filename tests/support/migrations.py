@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
 import asyncpg
 
+from bot.store.db import Database
 from bot.store.migrate import MIGRATIONS, POSTGRES_MIGRATIONS, migration_files
 from bot.store.url import PostgresUrl
 
@@ -34,4 +37,32 @@ async def schema_at_version(database: Path | PostgresUrl, version: int) -> None:
         for _, path in migration_files(MIGRATIONS)[:version]:
             await sqlite.executescript(path.read_text(encoding="utf-8"))
         await sqlite.execute(f"PRAGMA user_version = {int(version)}")
+        await sqlite.commit()
+
+
+@asynccontextmanager
+async def upgraded(
+    database: Path | PostgresUrl, version: int, *, named: str, rows: tuple[str, ...] = ()
+) -> AsyncIterator[Database]:
+    """The store as a release at ``version`` left it (``rows``: statements it wrote), opened by
+    this one, which applies migration ``named`` (the next) and every later one."""
+    assert migration_files()[version][1].name == named
+    await schema_at_version(database, version)
+    for statement in rows:
+        await _write(database, statement)
+    async with Database(database) as db:
+        assert (db.migrated_from, db.schema_version) == (version, len(migration_files()))
+        yield db
+
+
+async def _write(database: Path | PostgresUrl, statement: str) -> None:
+    if isinstance(database, PostgresUrl):
+        conn = await asyncpg.connect(database.dsn)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+        return
+    async with aiosqlite.connect(database) as sqlite:
+        await sqlite.execute(statement)
         await sqlite.commit()
