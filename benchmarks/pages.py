@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
-from bot.config import REPO_ROOT
+from bot.config import REPO_ROOT, Settings
+from bot.core import Core
 from bot.knowledge.loader import load_knowledge
 from bot.library import Library
 from bot.search.matcher import MatchSettings
@@ -41,7 +42,7 @@ async def serve(port: int) -> None:
     library = Library(kb, MatchSettings(embedder="none"))
     with tempfile.TemporaryDirectory() as tmp:
         async with Database(Path(tmp) / "bench.sqlite3") as db:
-            pages = PublicPages(library, Repository(db))
+            pages = PublicPages(library, Repository(db), Core(library, Settings()).answer)
 
             @web.middleware
             async def timing(request: web.Request, handler: web.Handler) -> web.StreamResponse:

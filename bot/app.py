@@ -351,7 +351,7 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
                         repository,
                         readiness,
                         stop,
-                        pages=public_pages(settings, library, repository),
+                        pages=public_pages(settings, library, repository, core.answer),
                     )
                     group.create_task(_run_or_stop(ops.run(), stop))
         except* ConfigError as errors:

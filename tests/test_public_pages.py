@@ -31,7 +31,7 @@ from bot.ops import OpsServer
 from bot.search.matcher import MatchSettings
 from bot.store.db import Database
 from bot.store.repositories import Repository
-from bot.texts import LANGUAGES
+from bot.texts import LANGUAGES, t
 from bot.web import PublicPages, fact_url, prefix_of
 from bot.web.i18n import accepted, catalogue, negotiate
 from bot.web.pages import HERE, SEARCH_CONCURRENCY
@@ -92,8 +92,10 @@ async def running_site(
 ) -> AsyncIterator[Site]:
     library = library or Library(kb, MatchSettings(embedder="none"))
     repository = Repository(db)
+    # The core answers searches, as in ``bot.app.serve``; it counts nothing (no repository).
+    answer = Core(library, Settings(default_language=default_language)).answer
     pages = PublicPages(
-        library, repository, public_url=public_url, default_language=default_language
+        library, repository, answer, public_url=public_url, default_language=default_language
     )
     stop = asyncio.Event()
     server = OpsServer("127.0.0.1", 0, repository, {}, stop, pages=pages)
@@ -265,8 +267,18 @@ async def test_a_question_asked_on_the_pages_gets_the_bots_answer_and_is_kept_no
 
     declined = await site.client.post("/search", data={"q": "what is the capital of australia"})
     assert declined.status_code == 200
-    assert "There is no sourced answer to that question here." in declined.text
+    assert escape(t("en", "decline.no_answer")) in declined.text
     assert 'class="answer"' not in declined.text
+    # The chats' own decision: a request for advice on one's own situation gets no fact, and a
+    # question of function words alone is asked what it means.
+    advice = await site.client.post(
+        "/search", data={"q": "I was fired for joining a union, what should I do?"}
+    )
+    assert (
+        escape(t("en", "advice.personal")) in advice.text and 'class="answer"' not in advice.text
+    )
+    vague = await site.client.post("/search", data={"q": "why?"})
+    assert escape(t("en", "ask.vague")) in vague.text and 'class="answer"' not in vague.text
     empty = await site.client.post("/search", data={"q": "   "})
     assert empty.status_code == 200 and 'id="answer"' not in empty.text
 

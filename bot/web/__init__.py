@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.web.links import fact_url, prefix_of
-from bot.web.pages import PublicPages
+from bot.web.pages import Answerer, PublicPages
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -16,14 +16,16 @@ __all__ = ["PublicPages", "fact_url", "prefix_of", "public_pages"]
 
 
 def public_pages(
-    settings: Settings, library: Library, repository: Repository
+    settings: Settings, library: Library, repository: Repository, answer: Answerer
 ) -> PublicPages | None:
-    """The pages over the running bot's library, or None unless ``http.public_pages`` is set."""
+    """The pages over the running bot's library, asking ``answer`` (the core's) what a searched
+    question gets; None unless ``http.public_pages`` is set."""
     if not settings.http.public_pages:
         return None
     return PublicPages(
         library,
         repository,
+        answer,
         public_url=settings.http.public_url,
         default_language=settings.default_language,
     )

@@ -24,10 +24,9 @@ from aiohttp import web
 from babel.dates import format_date, format_skeleton
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from bot.domain import visible
+from bot.domain import Reply, visible
 from bot.knowledge.models import Event, Fact, Localized, Precision, Quote, Source, Topic
-from bot.language import detect
-from bot.library import FACT_PREFIX, Library
+from bot.library import Library
 from bot.store.repositories import Repository
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, language_name
 from bot.web import i18n
@@ -37,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# ``Core.answer``: a question and the language asked for (None: the question's) -> the reply.
+Answerer = Callable[[str, str | None], Awaitable[Reply]]
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -152,12 +153,14 @@ class PublicPages:
         self,
         library: Library,
         repository: Repository,
+        answer: Answerer,
         *,
         public_url: str | None = None,
         default_language: str = "en",
     ) -> None:
         self.library = library
         self.repository = repository
+        self.answer = answer
         self.prefix = prefix_of(public_url)
         self.default_language = default_language
         self.env = Environment(
@@ -368,11 +371,6 @@ class PublicPages:
             question = " ".join(visible(str(form.get("q", ""))).split())[:MAX_SEARCH_CHARS]
         if not question:
             return self.page(request, view, "search", section="search", question="", found=False)
-        detected = detect(question)
-        if detected and not view.explicit:
-            # As in the chats: the answer comes in the question's language, unless the page's
-            # address chose one.
-            view = View(detected, False, view.prefix, view.path, view.assets)
         if self._searching.locked():
             busy = self.page(
                 request, view, "search", 503, section="search", question=question, found=False
@@ -380,17 +378,15 @@ class PublicPages:
             busy.headers["Retry-After"] = "2"
             return busy
         async with self._searching:
-            result = await self.library.search(question)
-        facts = self.live(
-            [
-                h.doc_id.removeprefix(FACT_PREFIX)
-                for h in result.hits
-                if h.doc_id.startswith(FACT_PREFIX)
-            ]
-        )
-        best = result.best.doc_id if result.answered and result.best else None
-        answer = facts[0] if facts and best == FACT_PREFIX + facts[0].id else None
-        close = [f for f in facts if f is not answer][:CLOSE_FACTS]
+            # The chats' own decision (small talk, a vague question, a request for personal
+            # advice, a decline), in the question's language unless the address chose one.
+            reply = await self.answer(question, view.lang if view.explicit else None)
+        if reply.lang != view.lang:
+            view = View(reply.lang, False, view.prefix, view.path, view.assets)
+        fact = self.library.facts.get(reply.fact_id or "") if reply.answered else None
+        answer = fact if fact is not None and not fact.retracted else None
+        offered = [c.command.removeprefix("/fact ") for c in reply.choices]
+        close = [f for f in self.live(offered) if f is not answer][:CLOSE_FACTS]
         sources = self.known_sources(answer.sources) if answer else []
         return self.page(
             request,
@@ -401,6 +397,7 @@ class PublicPages:
             question=question,
             found=True,
             answer=answer,
+            note=None if answer or not reply.paragraphs else reply.paragraphs[0].text,
             source=sources[0] if sources else None,
             close=close,
         )
