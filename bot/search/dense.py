@@ -1,12 +1,15 @@
 """DenseIndex: documents as sets of passage vectors; a document scores its best passage.
 
 Identical texts share one row (many facts share keywords), rows are float32 in one growing
-matrix, and a document's rows are kept in compact int32 arrays. Like ``SearchIndex``, every
-mutation is synchronous, so a search on the event loop never sees half a document.
+matrix, and a document's rows are kept in compact int32 arrays, with the inverse (the documents
+of each row) laid end to end, so that a search finds the nearest documents from the nearest rows
+instead of reducing every document's rows. Like ``SearchIndex``, every mutation is synchronous,
+so a search on the event loop never sees half a document.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,51 +68,96 @@ class DenseIndex:
 
     def _current_layout(self) -> _Layout:
         if self._layout is None:
-            ids = list(self._rows_of_doc)
-            arrays = [self._rows_of_doc[i] for i in ids]
+            rows_of = dict(self._rows_of_doc)
+            ids = list(rows_of)
+            arrays = list(rows_of.values())
             flat = np.concatenate(arrays) if arrays else np.zeros(0, np.int32)
-            starts = np.zeros(len(arrays), dtype=np.int64)
-            if arrays:
-                np.cumsum([len(a) for a in arrays[:-1]], out=starts[1:])
-            self._layout = _Layout(ids, {d: i for i, d in enumerate(ids)}, flat, starts)
+            owners = np.repeat(
+                np.arange(len(ids), dtype=np.int32), [len(a) for a in arrays]
+            ).astype(np.int32)
+            by_row = np.argsort(flat, kind="stable")
+            self._layout = _Layout(
+                ids=ids,
+                rows_of=rows_of,
+                owners=owners[by_row],
+                owners_start=np.searchsorted(flat[by_row], np.arange(len(self._row_of) + 1)),
+            )
         return self._layout
 
     def search(self, query: Vectors) -> DenseScores:
-        """Every document's similarity to the (normalised) query vector."""
-        layout = self._current_layout()
-        if not layout.ids:
-            return DenseScores(layout, np.zeros(0, np.float32))
-        similarities = self._matrix[: len(self._row_of)] @ query
-        return DenseScores(layout, np.maximum.reduceat(similarities[layout.rows], layout.starts))
+        """The similarity of every row to the (normalised) query vector, by document."""
+        return DenseScores(self._current_layout(), self._matrix[: len(self._row_of)] @ query)
 
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """Documents in a fixed order with their rows laid end to end, for one reduceat."""
+    """A snapshot of the documents' rows, and for each row the documents that hold it
+    (``owners[owners_start[row]:owners_start[row + 1]]``, as positions in ``ids``)."""
 
     ids: list[str]
-    position: dict[str, int]
-    rows: npt.NDArray[np.int32]
-    starts: npt.NDArray[np.int64]
+    rows_of: dict[str, npt.NDArray[np.int32]]
+    owners: npt.NDArray[np.int32]
+    owners_start: npt.NDArray[np.intp]
 
 
 class DenseScores:
-    """The similarity of every document to one question."""
+    """The similarity of every document to one question, worked out as far as it is asked."""
 
-    def __init__(self, layout: _Layout, best: npt.NDArray[np.float32]) -> None:
+    def __init__(self, layout: _Layout, similarities: npt.NDArray[np.float32]) -> None:
         self._layout = layout
-        self._best = best
+        self._similarities = similarities
+
+    def _rows_nearest_first(self, count: int) -> npt.NDArray[np.intp]:
+        similarities = self._similarities
+        if count >= len(similarities):
+            return np.argsort(-similarities, kind="stable")
+        nearest = np.argpartition(-similarities, count - 1)[:count]
+        return nearest[np.argsort(-similarities[nearest], kind="stable")]
 
     def top(self, limit: int) -> list[DenseHit]:
-        """The ``limit`` nearest documents, best first."""
-        ids, best = self._layout.ids, self._best
-        k = min(limit, len(ids))
-        if k == 0:
-            return []
-        top = np.argpartition(-best, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
-        ordered = sorted(top.tolist(), key=lambda i: (-best[i], ids[i]))
-        return [DenseHit(ids[i], float(best[i])) for i in ordered]
+        """The ``limit`` nearest documents, best first (ties by id).
+
+        A document's similarity is that of its nearest row, so walking rows nearest first
+        meets the documents in order: the walk stops once it has ``limit`` of them and the
+        next row is farther than the last one taken."""
+        layout, similarities = self._layout, self._similarities
+        found: dict[int, float] = {}
+        count = 4 * limit + 64
+        while True:
+            rows = self._rows_nearest_first(count)
+            last = -math.inf
+            for row in rows.tolist():
+                value = float(similarities[row])
+                if len(found) >= limit and value < last:
+                    return self._hits(found, limit)
+                start, end = layout.owners_start[row], layout.owners_start[row + 1]
+                for owner in layout.owners[start:end].tolist():
+                    if owner not in found:
+                        found[owner] = value
+                        last = value
+            if count >= len(similarities):
+                return self._hits(found, limit)
+            found.clear()
+            count *= 8
+
+    def _hits(self, found: dict[int, float], limit: int) -> list[DenseHit]:
+        ids = self._layout.ids
+        ordered = sorted(found.items(), key=lambda item: (-item[1], ids[item[0]]))[:limit]
+        return [DenseHit(ids[i], value) for i, value in ordered]
 
     def of(self, doc_id: str) -> float | None:
-        i = self._layout.position.get(doc_id)
-        return None if i is None else float(self._best[i])
+        """The document's similarity (its nearest passage's), or None if it is not indexed."""
+        rows = self._layout.rows_of.get(doc_id)
+        return None if rows is None else float(self._similarities[rows].max())
+
+    def mean_of_nearest(self, doc_id: str, count: int) -> float:
+        """The mean similarity of the document's ``count`` nearest passages (0 if not indexed):
+        an entry several of whose texts are near the question is surer than one with a single
+        near text."""
+        rows = self._layout.rows_of.get(doc_id)
+        if rows is None:
+            return 0.0
+        similarities = self._similarities[rows]
+        if len(similarities) > count:
+            similarities = np.partition(similarities, len(similarities) - count)[-count:]
+        return float(similarities.mean())

@@ -1,7 +1,8 @@
 """One decision from two retrievers: the lexical matcher and the dense (semantic) one.
 
 Every candidate either retriever ranks near the top is described by a few features (its dense
-similarity and margin, its lexical score, coverage and margin, whether both retrievers put it
+similarity and margin, the mean similarity of its few nearest texts and of its answers, its
+lexical score, coverage and margin, whether both retrievers put it
 first, the weight of question words it lacks, whether the question's type fits its answer). A
 logistic model over them and their pairwise products (so that, say, a high dense similarity
 counts for less when the question asks for a kind of thing the answer lacks) turns them into the
@@ -32,6 +33,10 @@ from bot.search.matcher import Hit, MatchResult
 
 MODEL_FILE = Path(__file__).with_name("decision.json")
 DENSE_CANDIDATES = 20
+# A candidate's dense similarity is measured in spreads of the dense top from its mean, up to
+# this many either way: a lexical candidate far below the dense top is simply far, and a larger
+# value would swing the model's squared terms beyond anything it was fitted on.
+DENSE_Z_LIMIT = 3.0
 
 FEATURES = (
     "dense",
@@ -50,7 +55,12 @@ FEATURES = (
     "lexical_rank",
     "type_mismatch",
     "quote",
+    "dense_mean",
+    "answer_mean",
 )
+# How many of an entry's nearest texts make its mean similarity (a fact has up to three answers,
+# one per language, and a dozen phrasings and keyword lists per language).
+NEAREST_AVERAGED = 5
 
 _WHEN = re.compile(
     r"\b(when|what year|which year|what date|когда|в каком году|какого числа|калі|у якім годзе|"
@@ -289,7 +299,7 @@ def candidates(
         features = (
             similarity,
             similarity - other_dense,
-            (similarity - mean) / spread,
+            max(-DENSE_Z_LIMIT, min(DENSE_Z_LIMIT, (similarity - mean) / spread)),
             answer_similarities[doc_id],
             answer_similarities[doc_id] - _best_other(ranked_answers, answer_similarities[doc_id]),
             hit.score,
@@ -303,6 +313,8 @@ def candidates(
             1.0 / (1 + ranked_lexical.index(hit.score)) if doc_id in lexical_hits else 0.0,
             float(type_mismatch(question_asks, answer_text)),
             float(not doc_id.startswith("fact:")),
+            dense.mean_of_nearest(doc_id, NEAREST_AVERAGED),
+            answers.mean_of_nearest(doc_id, NEAREST_AVERAGED),
         )
         out.append(Candidate(hit, features))
     return out
