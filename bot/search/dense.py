@@ -72,9 +72,7 @@ class DenseIndex:
             ids = list(rows_of)
             arrays = list(rows_of.values())
             flat = np.concatenate(arrays) if arrays else np.zeros(0, np.int32)
-            owners = np.repeat(
-                np.arange(len(ids), dtype=np.int32), [len(a) for a in arrays]
-            ).astype(np.int32)
+            owners = np.repeat(np.arange(len(ids), dtype=np.int32), [len(a) for a in arrays])
             by_row = np.argsort(flat, kind="stable")
             self._layout = _Layout(
                 ids=ids,
