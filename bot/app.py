@@ -18,10 +18,10 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.core import Core
 from bot.domain import Platform
-from bot.errors import ConfigError
+from bot.errors import ConfigError, KnowledgeError
 from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit, NoFloodLimit, SharedFloodLimit
-from bot.knowledge.loader import parse_file
-from bot.knowledge.models import Event, KnowledgeBase
+from bot.knowledge.loader import parse_events_file
+from bot.knowledge.models import KnowledgeBase
 from bot.knowledge.validate import validate
 from bot.library import Library
 from bot.ops import OpsServer
@@ -54,10 +54,13 @@ async def alerts_status(settings: Settings) -> int:
 async def publish_events(settings: Settings, kb: KnowledgeBase, path: Path) -> int:
     """Validate the events of a file against the knowledge base and publish them."""
     try:
-        parsed = await asyncio.to_thread(parse_file, path, path.read_text(encoding="utf-8"))
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    events = [e for e in parsed.get("events", []) if isinstance(e, Event)]
+    try:
+        events = parse_events_file(path, text)
+    except KnowledgeError as exc:
+        raise ConfigError(f"the events of {path} are not valid:\n{exc}") from None
     if not events:
         raise ConfigError(f"{path} has no events")
     merged = kb.model_copy(update={"events": [*kb.events, *events]})

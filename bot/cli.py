@@ -54,9 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         "vectors", help="rewrite the vectors of the knowledge's texts that ship with the package"
     )
     kb_export = kb_sub.add_parser(
-        "export", help="write the knowledge (files + run-time additions) as YAML"
+        "export", help="the knowledge (files + run-time additions) as YAML"
     )
-    kb_export.add_argument("directory", type=Path)
+    kb_export.add_argument(
+        "directory",
+        type=Path,
+        nargs="?",
+        help="a new or empty directory for one file per kind; without it, one document on stdout",
+    )
 
     alerts = sub.add_parser("alerts", help="alert outbox tools")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
@@ -211,8 +216,17 @@ def run_kb(settings: Settings, kb: KnowledgeBase, args: argparse.Namespace) -> i
                 print(f"  {name:<28}{n:>6}")
         return 0
     from bot.app import library_with_runtime_entries
-    from bot.knowledge.export import ExportRefused, export_knowledge, make_export_dir
+    from bot.knowledge.export import (
+        ExportRefused,
+        export_knowledge,
+        make_export_dir,
+        to_single_yaml,
+    )
 
+    if args.directory is None:
+        library = asyncio.run(library_with_runtime_entries(kb, settings))
+        sys.stdout.write(to_single_yaml(library.snapshot()))
+        return 0
     try:
         # Checked and created before the database is opened; checked again (without following
         # links) on writing.

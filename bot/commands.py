@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from rapidfuzz.distance import OSA
+
 from bot.small_talk import SmallTalk, small_talk
 
 
@@ -85,6 +87,24 @@ ADMIN_HELP = (
     "cancel",
 )
 BY_NAME = {c.name: c for c in COMMANDS}
+# What a mistyped command may be taken for: what /help lists for everyone (and /start).
+_SUGGESTED = tuple(
+    c.name for c in COMMANDS if c.role is not Role.ADMIN and (c.menu or c.name == "start")
+)
+
+
+def closest_command(name: str) -> str | None:
+    """The command a mistyped name most likely meant ("source" -> "sources", "lang" ->
+    "language"), or None when no command is that close."""
+    if len(name) < 3:
+        return None
+    starting = [c for c in _SUGGESTED if c.startswith(name)]
+    if len(starting) == 1:
+        return starting[0]
+    allowed = 1 if len(name) < 7 else 2
+    distance, meant = min((OSA.distance(name, c), c) for c in _SUGGESTED)
+    return meant if distance <= allowed else None
+
 
 _COMMAND = re.compile(
     r"^[/!]([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.S
@@ -106,6 +126,41 @@ def parse(text: str) -> ParsedCommand | None:
     if not m:
         return None
     return ParsedCommand(m.group(1).lower(), m.group(2), (m.group(3) or "").strip())
+
+
+# A command's name typed as a word ("topics", "menu", "темы"): what the person wants is the
+# command, not a search that a word like "start" would match to "from the very beginning".
+# Never a command that deletes or stops something.
+_BARE_WORDS = {
+    "start": "start",
+    "menu": "topics",
+    "topics": "topics",
+    "timeline": "timeline",
+    "quotes": "quote",
+    "subscribe": "subscribe",
+    "subscriptions": "subscriptions",
+    "privacy": "privacy",
+    "language": "language",
+    "меню": "topics",
+    "темы": "topics",
+    "тэмы": "topics",
+    "хронология": "timeline",
+    "храналогія": "timeline",
+    "цитаты": "quote",
+    "цытаты": "quote",
+    "подписаться": "subscribe",
+    "падпісацца": "subscribe",
+    "приватность": "privacy",
+    "прыватнасць": "privacy",
+    "язык": "language",
+    "мова": "language",
+}
+
+
+def bare_command(text: str) -> ParsedCommand | None:
+    """A message that is only a command's name without its slash, as a command."""
+    name = _BARE_WORDS.get(text.strip().strip(".!?").strip().casefold())
+    return ParsedCommand(name, None, "") if name else None
 
 
 FOLLOW_UPS = ("evidence", "notifyme")

@@ -11,10 +11,12 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -24,6 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -37,6 +40,23 @@ from bot.store.url import PostgresUrl, parse_location
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ROLES = ("updates", "alerts")
+
+
+def _json_or_comma_list(value: object) -> object:
+    """A list setting as people write it: JSON (``["a", "b"]``) or ``a, b`` (or ``a b``)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f'not valid JSON ({exc}); write it as ["a", "b"] or a, b') from None
+    return [part for part in re.split(r"[,\s]+", text) if part]
+
+
+TextList = Annotated[list[str], NoDecode, BeforeValidator(_json_or_comma_list)]
+"""A list of words in one variable: BOT_ADMINS=telegram:1,matrix:@a:b or a JSON list."""
 
 
 DEFAULT_CONFIG = Path("config/bot.toml")
@@ -145,7 +165,7 @@ class MatrixSettings(Section):
         description="end-to-end encryption when matrix-nio's e2e extra is installed; its keys "
         "are kept in matrix-store/ beside the database",
     )
-    allowed_inviters: list[str] = Field(
+    allowed_inviters: TextList = Field(
         default_factory=list,
         description="user ids (@u:server) or server names (:server) whose invites are accepted; "
         "empty: the homeserver of the bot",
@@ -226,7 +246,7 @@ class Settings(BaseSettings):
         "directory, or data/ with PostgreSQL",
     )
     default_language: str = Field(default="en", pattern="^(en|ru|be)$")
-    admins: list[str] = Field(default_factory=list)
+    admins: TextList = Field(default_factory=list)
     log_format: str = Field(default="text", pattern="^(text|json)$")
     log_level: str = Field(default="INFO", description="one of " + ", ".join(LEVELS))
     pseudonym_key: SecretStr | None = None
@@ -235,7 +255,7 @@ class Settings(BaseSettings):
     questions_per_minute: int = Field(
         default=20, ge=1, description="per sender on Telegram and Matrix (the terminal has none)"
     )
-    roles: list[str] = Field(
+    roles: TextList = Field(
         default_factory=lambda: list(ROLES),
         description='what this process does: "updates" (answer the platforms), "alerts" '
         "(deliver the outbox), or both",
@@ -281,13 +301,9 @@ class Settings(BaseSettings):
     def _known_roles(cls, value: list[str]) -> list[str]:
         for role in value:
             if role not in ROLES:
-                raise ValueError(
-                    f'{role!r} is not a role: use ["updates"], ["alerts"] or ["updates", "alerts"]'
-                )
+                raise ValueError(f"{role!r} is not a role: use updates, alerts or updates,alerts")
         if not value:
-            raise ValueError(
-                'a process needs a role: use ["updates"], ["alerts"] or ["updates", "alerts"]'
-            )
+            raise ValueError("a process needs a role: use updates, alerts or updates,alerts")
         return list(dict.fromkeys(value))
 
     @field_validator("admins")

@@ -17,7 +17,9 @@ from bot.commands import (
     COMMANDS,
     ParsedCommand,
     Role,
+    bare_command,
     choice_number,
+    closest_command,
     parse,
 )
 from bot.config import Settings
@@ -155,6 +157,9 @@ class Core:
                 drafted = await self.curation.answer_text(incoming, incoming.text, lang)
                 if drafted is not None:
                     return [drafted]
+            command = bare_command(incoming.text)
+            if command is not None:
+                return await self.run_command(incoming, command, lang)
             return [await self.ask(incoming.text, lang, incoming)]
         except UserError as exc:
             return [text_reply(lang, exc.key, ReplyKind.ERROR, **exc.params)]
@@ -257,6 +262,13 @@ class Core:
                 await self.repository.count_refused_admin(self.clock.now())
             spec = None
         if spec is None:
+            meant = closest_command(command.name)
+            if meant is not None:
+                return [
+                    text_reply(
+                        lang, "error.unknown_command_close", command=command.name, meant=meant
+                    )
+                ]
             return [
                 text_reply(lang, "error.unknown_command", command=command.name),
                 self.help(lang),

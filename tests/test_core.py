@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -291,6 +292,38 @@ async def test_unknown_command_gets_help(core: Core) -> None:
     replies = await core.handle(incoming("/frobnicate now"))
     assert "I don't know the command /frobnicate." in replies[0].plain_text()
     assert "/topics" in replies[1].plain_text()
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("source", "sources"), ("hlep", "help"), ("subscibe", "subscribe"), ("lang", "language")],
+)
+async def test_mistyped_command_gets_what_it_likely_meant(
+    core: Core, typed: str, meant: str
+) -> None:
+    [reply] = await core.handle(incoming(f"/{typed}"))
+    assert reply.plain_text() == f"I don't know the command /{typed}. Did you mean /{meant}?"
+
+
+@pytest.mark.parametrize(
+    ("typed", "heading"), [("topics", "Topics"), ("Menu!", "Topics"), ("темы", "Темы")]
+)
+async def test_a_command_typed_without_its_slash_is_the_command(
+    core: Core, typed: str, heading: str
+) -> None:
+    [reply] = await core.handle(incoming(typed))
+    assert reply.plain_text().startswith(f"{heading} — ")
+
+
+async def test_start_as_a_word_is_the_welcome_not_a_fact_about_beginnings(core: Core) -> None:
+    [reply] = await core.handle(incoming("start"))
+    assert reply.plain_text().startswith("Hello! I answer questions")
+
+
+async def test_admin_commands_are_never_suggested(core: Core) -> None:
+    replies = await core.handle(incoming("/retrakt x"))
+    assert replies[0].plain_text() == "I don't know the command /retrakt."
+    assert "/retract" not in replies[1].plain_text()
 
 
 async def test_over_long_message_not_processed(core: Core) -> None:

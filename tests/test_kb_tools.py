@@ -68,6 +68,19 @@ def test_export_writes_a_new_directory_then_refuses_to_write_into_it(
     assert snapshot(out) == before
 
 
+def test_export_without_a_directory_prints_one_loadable_document(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    proc = run_bot("kb", "export", env=env)
+    assert proc.returncode == 0, proc.stderr
+    reloaded = tmp_path / "reloaded"
+    reloaded.mkdir()
+    (reloaded / "all.yaml").write_text(proc.stdout, encoding="utf-8")
+    check = run_bot("kb", "validate", env={**env, "BOT_KNOWLEDGE__DIRECTORY": str(reloaded)})
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.startswith("OK: 2 sources, 9 topics, 79 facts"), check.stdout
+
+
 def test_export_into_an_existing_empty_directory(tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "empty"
     out.mkdir()

@@ -23,15 +23,34 @@ TELEGRAM = {
 # -- environment variables ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["notjson", ""])
-def test_admins_not_json(value: str) -> None:
-    line = one_error_line(run_bot("ask", "x", env={"BOT_ADMINS": value}), "BOT_ADMINS", "JSON")
-    assert "[]" in line
+@pytest.mark.parametrize(
+    ("value", "admins"),
+    [
+        ("telegram:1001", ["telegram:1001"]),
+        ("telegram:1, matrix:@alice:example.org", ["telegram:1", "matrix:@alice:example.org"]),
+        (
+            '["telegram:1", "matrix:@alice:example.org"]',
+            ["telegram:1", "matrix:@alice:example.org"],
+        ),
+        ("", []),
+    ],
+)
+def test_admins_as_people_write_them(
+    monkeypatch: pytest.MonkeyPatch, value: str, admins: list[str]
+) -> None:
+    monkeypatch.setenv("BOT_ADMINS", value)
+    assert Settings.from_environment().admins == admins
 
 
-def test_nested_list_not_json_names_its_variable() -> None:
-    env = {"BOT_MATRIX__HOMESERVER": "https://m.example", "BOT_MATRIX__ALLOWED_INVITERS": "x"}
-    one_error_line(run_bot("ask", "x", env=env), "BOT_MATRIX__ALLOWED_INVITERS", "JSON")
+def test_admin_that_is_no_platform_id() -> None:
+    line = one_error_line(run_bot("ask", "x", env={"BOT_ADMINS": "alice"}), "BOT_ADMINS", "alice")
+    assert "telegram:<numeric id>" in line
+
+
+def test_list_with_broken_json_names_its_variable() -> None:
+    env = {"BOT_MATRIX__HOMESERVER": "https://m.example", "BOT_MATRIX__ALLOWED_INVITERS": '["x"'}
+    line = one_error_line(run_bot("ask", "x", env=env), "BOT_MATRIX__ALLOWED_INVITERS", "JSON")
+    assert '["a", "b"]' in line
 
 
 def test_invalid_value_names_the_variable() -> None:

@@ -35,6 +35,7 @@ from bot.knowledge.models import (
     Precision,
     Quote,
     Source,
+    precision_of,
 )
 from bot.language import detect
 from bot.library import Library
@@ -155,16 +156,12 @@ def _url(value: str, _: Library) -> object:
 
 def _event_date(value: str, _: Library) -> object:
     value = value.strip()
-    for precision, pattern in (
-        (Precision.DAY, r"\d{4}-\d{2}-\d{2}"),
-        (Precision.MONTH, r"\d{4}-\d{2}"),
-        (Precision.YEAR, r"\d{4}"),
-    ):
-        if re.fullmatch(pattern, value):
-            if precision is Precision.DAY:
-                _date(value, _)
-            return (value, precision)
-    raise ValueError("write the date as YYYY, YYYY-MM or YYYY-MM-DD")
+    precision = precision_of(value)
+    if precision is None:
+        raise ValueError("write the date as YYYY, YYYY-MM or YYYY-MM-DD")
+    if precision is Precision.DAY:
+        _date(value, _)
+    return (value, precision)
 
 
 def filed_phrases(phrases: list[str], before: Phrases | None) -> Phrases:

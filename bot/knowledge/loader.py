@@ -41,15 +41,55 @@ def _line_of(node: yaml.Node | None, path: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def parse_file(path: Path, text: str) -> dict[str, list[BaseModel]]:
-    """Parse one knowledge file; raises KnowledgeError listing every problem in it."""
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that keeps dates as written: an unquoted 2024-05-01 is text, as the models
+    expect, and 2024-02-30 is not an error of the YAML reader but a date the model refuses."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _compose(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML of a file as nodes (for line numbers) and as data."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
+        return yaml.compose(text, Loader=_Loader), yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise KnowledgeError([KnowledgeProblem(str(path), line, None, None, str(exc))]) from exc
+
+
+def _entries(
+    path: Path,
+    root: yaml.Node | None,
+    model: type[BaseModel],
+    items: list[Any],
+    where: tuple[int | str, ...] | None,
+    problems: list[KnowledgeProblem],
+) -> list[BaseModel]:
+    """Validate ``items`` (at ``where`` in the file, item by item; None: the file is the one
+    item), adding each error with its line to ``problems``."""
+    out: list[BaseModel] = []
+    for i, item in enumerate(items):
+        entry_id = item.get("id") if isinstance(item, dict) else None
+        try:
+            out.append(model.model_validate(item))
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = tuple(error["loc"])
+                field = ".".join(str(p) for p in loc) or None
+                line = _line_of(root, (*where, i, *loc) if where is not None else loc)
+                message = error["msg"].removeprefix("Value error, ")
+                problems.append(KnowledgeProblem(str(path), line, entry_id, field, message))
+    return out
+
+
+def parse_file(path: Path, text: str) -> dict[str, list[BaseModel]]:
+    """Parse one knowledge file; raises KnowledgeError listing every problem in it."""
+    root, data = _compose(path, text)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -59,34 +99,39 @@ def parse_file(path: Path, text: str) -> dict[str, list[BaseModel]]:
     problems: list[KnowledgeProblem] = []
     for kind, items in data.items():
         model = KINDS.get(str(kind))
+        line = _line_of(root, (kind,))
         if model is None:
             problems.append(
-                KnowledgeProblem(
-                    str(path), _line_of(root, (kind,)), None, None, f"unknown kind {kind!r}"
-                )
+                KnowledgeProblem(str(path), line, None, None, f"unknown kind {kind!r}")
             )
-            continue
-        if not isinstance(items, list):
-            line = _line_of(root, (kind,))
+        elif not isinstance(items, list):
             problems.append(
                 KnowledgeProblem(str(path), line, None, None, f"{kind} must be a list")
             )
-            continue
-        for i, item in enumerate(items):
-            entry_id = item.get("id") if isinstance(item, dict) else None
-            try:
-                out.setdefault(kind, []).append(model.model_validate(item))
-            except ValidationError as exc:
-                for error in exc.errors():
-                    loc = tuple(error["loc"])
-                    field = ".".join(str(p) for p in loc) or None
-                    line = _line_of(root, (kind, i, *loc))
-                    problems.append(
-                        KnowledgeProblem(str(path), line, entry_id, field, error["msg"])
-                    )
+        else:
+            out[kind] = _entries(path, root, model, items, (kind,), problems)
     if problems:
         raise KnowledgeError(problems)
     return out
+
+
+def parse_events_file(path: Path, text: str) -> list[Event]:
+    """The events of a file for ``events publish``: a knowledge file with an ``events:`` list,
+    a bare list of events, or one event on its own."""
+    root, data = _compose(path, text)
+    if isinstance(data, dict) and "events" in data:
+        return [e for e in parse_file(path, text).get("events", []) if isinstance(e, Event)]
+    problems: list[KnowledgeProblem] = []
+    if isinstance(data, list):
+        events = _entries(path, root, Event, data, (), problems)
+    elif isinstance(data, dict):
+        events = _entries(path, root, Event, [data], None, problems)
+    else:
+        problem = "expected an event, a list of events, or an `events:` list"
+        raise KnowledgeError([KnowledgeProblem(str(path), 1, None, None, problem)])
+    if problems:
+        raise KnowledgeError(problems)
+    return [e for e in events if isinstance(e, Event)]
 
 
 def load_knowledge(directory: Path) -> KnowledgeBase:

@@ -8,6 +8,7 @@ from datetime import date as Date
 from enum import StrEnum
 from typing import Annotated
 
+from anyascii import anyascii
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -180,8 +181,28 @@ class Precision(StrEnum):
     YEAR = "year"
 
 
+def precision_of(date: str) -> Precision | None:
+    """How much a date says: YYYY, YYYY-MM or YYYY-MM-DD; None for anything else."""
+    for precision, pattern in _DATE_PATTERNS.items():
+        if re.fullmatch(pattern, date):
+            return precision
+    return None
+
+
+_DATE_PATTERNS = {
+    Precision.DAY: r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])",
+    Precision.MONTH: r"\d{4}-(0[1-9]|1[0-2])",
+    Precision.YEAR: r"\d{4}",
+}
+
+
 class Event(Frozen):
-    """A dated event on the timeline; newly published events go out as alerts."""
+    """A dated event on the timeline; newly published events go out as alerts.
+
+    Written by hand for ``events publish``, an event may leave out what can be read off the
+    rest: the precision (from the date), the id (from the date and title), and the other
+    languages (a plain title or summary is the English one); one topic or source needs no list.
+    """
 
     id: EntryId
     date: str = Field(description="YYYY, YYYY-MM or YYYY-MM-DD, matching precision")
@@ -192,17 +213,41 @@ class Event(Frozen):
     sources: list[EntryId] = Field(min_length=1)
     evidence: Text | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("date"), int):
+            data["date"] = str(data["date"])  # YAML reads an unquoted 2024 as a number
+        date = data.get("date")
+        if "precision" not in data and isinstance(date, str):
+            if precision_of(date) is None:
+                raise ValueError(f"date {date!r}: write it as YYYY, YYYY-MM or YYYY-MM-DD")
+            data["precision"] = precision_of(date)
+        for field in ("title", "summary"):
+            if isinstance(data.get(field), str):
+                data[field] = {"en": data[field]}
+        for one, many in (("topic", "topics"), ("source", "sources")):
+            if one in data and many not in data:
+                value = data.pop(one)
+                data[many] = value if isinstance(value, list) else [value]
+        title = data.get("title")
+        if "id" not in data and isinstance(date, str) and isinstance(title, dict):
+            slug = re.sub(r"[^a-z0-9]+", "-", anyascii(str(title.get("en", ""))).lower())
+            data["id"] = f"{date}-{slug.strip('-')}"[:56].rstrip("-")
+        return data
+
     @model_validator(mode="after")
     def _date_matches_precision(self) -> Event:
-        patterns = {
-            Precision.YEAR: r"\d{4}",
-            Precision.MONTH: r"\d{4}-(0[1-9]|1[0-2])",
-            Precision.DAY: r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])",
-        }
-        if not re.fullmatch(patterns[self.precision], self.date):
+        if not re.fullmatch(_DATE_PATTERNS[self.precision], self.date):
             raise ValueError(f"date {self.date!r} does not match precision {self.precision.value}")
         if self.precision is Precision.DAY:
-            Date.fromisoformat(self.date)
+            try:
+                Date.fromisoformat(self.date)
+            except ValueError:
+                raise ValueError(f"date {self.date!r} is not a day of the calendar") from None
         return self
 
 
