@@ -33,7 +33,7 @@ from bot.metrics import QUESTIONS, REPLY_SECONDS
 from bot.search.normalize import terms, words
 from bot.small_talk import SmallTalk, small_talk
 from bot.store.repositories import Repository
-from bot.texts import LANGUAGE_NAMES, LANGUAGES, t
+from bot.texts import LANGUAGE_NAMES, LANGUAGES, language_code, t
 from bot.waiting import WaitingQuestions
 
 logger = logging.getLogger(__name__)
@@ -464,8 +464,8 @@ class Core:
         return info(lang, *paragraphs)
 
     async def language(self, incoming: Incoming, lang: str, args: str) -> Reply:
-        code = args.strip().lower()
-        if code in LANGUAGES:
+        code = language_code(args)
+        if code is not None:
             if self.repository is not None:
                 await self.repository.set_chat_language(incoming.chat, code, self.clock.now())
             return text_reply(code, "language.set", language=LANGUAGE_NAMES[code])
@@ -524,8 +524,13 @@ class Core:
             wanted = not await repository.wants_corrections(chat)
             await repository.set_corrections(chat, wanted, self.clock.now())
             return await self.subscription_menu(incoming, lang)
-        if topic_id and topic_id != "all" and topic_id not in topics:
-            return text_reply(lang, "subscribe.unknown", ReplyKind.ERROR, topic=args.strip()[:40])
+        if topic_id and topic_id != "all":
+            topic = self.library.topic_named(args)
+            if topic is None:
+                return text_reply(
+                    lang, "subscribe.unknown", ReplyKind.ERROR, topic=args.strip()[:40]
+                )
+            topic_id = topic.id
         chosen = list(topics) if topic_id in ("all", "") else [topic_id]
         now = self.clock.now()
         match name:

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import logging
 
+from rapidfuzz import fuzz
+
 from bot.knowledge.models import Event, Fact, KnowledgeBase, Phrases, Quote, Source, Topic
 from bot.search.fusion import DENSE_CANDIDATES, Candidate, candidates, decide, load_model
 from bot.search.index import Document, SearchIndex
 from bot.search.matcher import LexicalMatch, MatchResult, MatchSettings, match
-from bot.search.normalize import without_fillers
+from bot.search.normalize import without_fillers, words
 from bot.search.semantic import SemanticIndex, passage_vectors
+from bot.search.stopwords import STOPWORDS
 from bot.search.translit import romanised, to_cyrillic
 
 logger = logging.getLogger(__name__)
 
 FACT_PREFIX = "fact:"
 QUOTE_PREFIX = "quote:"
+TOPIC_NAME_SCORE = 85  # rapidfuzz token-set ratio: the words typed are (nearly) in the title
 
 
 def cyrillic_form(query: str) -> str:
@@ -102,6 +106,11 @@ def quote_document(quote: Quote) -> Document:
     )
 
 
+def _content_words(text: str) -> str:
+    """The words of a name that say something ("the", "of" and "ILO's" apostrophes do not)."""
+    return " ".join(w for w in words(text) if w not in STOPWORDS)
+
+
 class Library:
     """Entries by id and the index that finds them."""
 
@@ -121,15 +130,31 @@ class Library:
             self.put_quote(quote)
 
     def topic_named(self, name: str) -> Topic | None:
-        """A topic by its id, or by its title as a menu shows it, in any of our languages."""
+        """A topic by its id or its title in any of our languages, as a menu shows it or as
+        people shorten it ("article 33", "UN experts", "репрессии"); None when no topic, or
+        more than one, fits."""
         wanted = " ".join(name.split()).casefold()
-        for topic in self.topics.values():
-            titles = (topic.title.en, topic.title.ru, topic.title.be)
-            if wanted == topic.id or wanted in {
-                " ".join(t.split()).casefold() for t in titles if t
-            }:
-                return topic
-        return None
+        if not wanted:
+            return None
+        names = {
+            topic.id: [
+                topic.id.replace("-", " "),
+                *(t for t in (topic.title.en, topic.title.ru, topic.title.be) if t),
+            ]
+            for topic in self.topics.values()
+        }
+        for topic_id, titles in names.items():
+            if wanted == topic_id or wanted in {" ".join(t.split()).casefold() for t in titles}:
+                return self.topics[topic_id]
+        content = _content_words(wanted)
+        if not content:
+            return None
+        scores = sorted(
+            (max(fuzz.token_set_ratio(content, _content_words(t)) for t in titles), topic_id)
+            for topic_id, titles in names.items()
+        )
+        (second, _), (best, topic_id) = [(0.0, ""), *scores][-2:]
+        return self.topics[topic_id] if best >= TOPIC_NAME_SCORE and best > second else None
 
     async def search(self, query: str) -> MatchResult:
         """The best entries for a question, and whether the best one answers it."""

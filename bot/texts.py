@@ -14,6 +14,21 @@ from babel.messages.pofile import read_po
 
 LANGUAGES: tuple[str, ...] = ("en", "ru", "be")
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "be": "Беларуская"}
+# What people type after /language: a code, a locale ("ru-RU"), or a name in any of our languages.
+_LANGUAGE_WORDS = {
+    "en": "en english eng англ английский англійская ангельская",
+    "ru": "ru russian rus рус русский руская расейская",
+    "be": "be by belarusian belorussian byelorussian бел белорусский беларуская",
+}
+_LANGUAGE_OF_WORD = {w: code for code, ws in _LANGUAGE_WORDS.items() for w in ws.split()}
+
+
+def language_code(text: str) -> str | None:
+    """The language a /language argument names ("ru", "ru-RU", "Russian", "беларуская")."""
+    word = text.strip().casefold().replace("_", "-").split("-")[0]
+    return _LANGUAGE_OF_WORD.get(word)
+
+
 LOCALES = Path(__file__).resolve().parent / "locales"
 
 

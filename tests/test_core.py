@@ -241,6 +241,29 @@ async def test_language_follows_question_then_explicit_choice(core: Core) -> Non
     assert after.lang == "be"
 
 
+@pytest.mark.parametrize(
+    ("typed", "lang"), [("Russian", "ru"), ("беларуская", "be"), ("en-GB", "en"), ("RU", "ru")]
+)
+async def test_a_language_by_name_or_locale(core: Core, typed: str, lang: str) -> None:
+    [chosen] = await core.handle(incoming(f"/language {typed}", sender=f"lang-{typed}"))
+    assert chosen.lang == lang and chosen.kind is not ReplyKind.ERROR
+    assert not chosen.choices  # set, not the menu
+
+
+async def test_topics_by_the_words_people_use_for_them(core: Core) -> None:
+    [done] = await core.handle(incoming("/subscribe article 33", sender="topics"))
+    assert done.plain_text().startswith("Subscribed to: Article 33 of the ILO Constitution")
+    [done] = await core.handle(incoming("/subscribe репрессии", sender="topics"))
+    assert "Repression 2020–2022" in done.plain_text()
+    [listed] = await core.handle(incoming("/subscriptions", sender="topics"))
+    assert "Article 33" in listed.plain_text() and "Repression" in listed.plain_text()
+    [shown] = await core.handle(incoming("/topics un experts", sender="topics"))
+    assert shown.plain_text().startswith("UN experts' statement")
+    for vague in ("the", "ilo", "weather"):  # no topic, or more than one, fits
+        [refused] = await core.handle(incoming(f"/subscribe {vague}", sender="topics"))
+        assert refused.kind is ReplyKind.ERROR, vague
+
+
 async def test_timeline_pages_and_sources(core: Core) -> None:
     [first] = await core.handle(incoming("/timeline"))
     assert first.replace and any(c.command == "/timeline 2" for c in first.choices)
