@@ -107,17 +107,19 @@ def closest_command(name: str) -> str | None:
 
 
 _COMMAND = re.compile(
-    r"^[/!]([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.S
+    r"^([/!])([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.S
 )
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedCommand:
-    """A command as typed: lower-cased name, the bot it was addressed to, the rest of the text."""
+    """A command as typed: lower-cased name, the bot it was addressed to, the rest of the text,
+    and the mark it started with ("/", or "!" on Matrix), to echo it as typed."""
 
     name: str
     addressee: str | None
     args: str
+    mark: str = "/"
 
 
 def parse(text: str) -> ParsedCommand | None:
@@ -125,7 +127,7 @@ def parse(text: str) -> ParsedCommand | None:
     m = _COMMAND.match(text.strip())
     if not m:
         return None
-    return ParsedCommand(m.group(1).lower(), m.group(2), (m.group(3) or "").strip())
+    return ParsedCommand(m.group(2).lower(), m.group(3), (m.group(4) or "").strip(), m.group(1))
 
 
 # A command's name typed as a word ("topics", "menu", "темы"): what the person wants is the

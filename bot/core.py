@@ -266,11 +266,14 @@ class Core:
             if meant is not None:
                 return [
                     text_reply(
-                        lang, "error.unknown_command_close", command=command.name, meant=meant
+                        lang,
+                        "error.unknown_command_close",
+                        command=command.mark + command.name,
+                        meant=meant,
                     )
                 ]
             return [
-                text_reply(lang, "error.unknown_command", command=command.name),
+                text_reply(lang, "error.unknown_command", command=command.mark + command.name),
                 self.help(lang),
             ]
         args = command.args

@@ -343,6 +343,15 @@ async def test_start_as_a_word_is_the_welcome_not_a_fact_about_beginnings(core: 
     assert reply.plain_text().startswith("Hello! I answer questions")
 
 
+async def test_an_unknown_command_is_echoed_as_typed(core: Core) -> None:
+    """On Matrix commands start with "!": "/sorces" in the reply would be a command nobody typed
+    (the transport turns the "/sources" of a known command into "!sources" itself)."""
+    [reply] = await core.handle(incoming("!sorces"))
+    assert reply.plain_text() == "I don't know the command !sorces. Did you mean /sources?"
+    replies = await core.handle(incoming("!frobnicate"))
+    assert replies[0].plain_text() == "I don't know the command !frobnicate."
+
+
 async def test_admin_commands_are_never_suggested(core: Core) -> None:
     replies = await core.handle(incoming("/retrakt x"))
     assert replies[0].plain_text() == "I don't know the command /retrakt."
