@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.domain import ChatRef, Choice, Incoming, Paragraph, Reply, ReplyKind, Style, visible
 from bot.errors import UserError
 from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit
+from bot.knowledge.models import Event
 from bot.knowledge.validate import read_source_texts
 from bot.language import detect
 from bot.library import QUOTE_PREFIX, Library, cyrillic_form
@@ -56,6 +57,14 @@ def info(
     lang: str, *paragraphs: Paragraph, choices: list[Choice] | None = None, replace: bool = False
 ) -> Reply:
     return Reply(paragraphs=paragraphs, choices=tuple(choices or ()), lang=lang, replace=replace)
+
+
+def _event_line(event: Event, lang: str) -> Paragraph:
+    """One event as a line of a list: its date as precise as known, and its title."""
+    return Paragraph(
+        text=f"{answers.format_event_date(event, lang)} — {event.title.get(lang)}",
+        style=Style.ITEM,
+    )
 
 
 def _page_number(arg: str) -> int:
@@ -392,23 +401,25 @@ class Core:
         paragraphs = [
             Paragraph(text=t(lang, "timeline.title", page=page, pages=pages), style=Style.HEADING)
         ]
-        for event in events[(page - 1) * TIMELINE_PAGE : page * TIMELINE_PAGE]:
-            paragraphs.append(
-                Paragraph(
-                    text=f"{answers.format_event_date(event, lang)} — {event.title.get(lang)}",
-                    style=Style.ITEM,
-                )
-            )
+        paragraphs += [
+            _event_line(event, lang)
+            for event in events[(page - 1) * TIMELINE_PAGE : page * TIMELINE_PAGE]
+        ]
         return info(
             lang, *paragraphs, choices=self._pager(lang, "/timeline", page, pages), replace=True
         )
 
     def latest_events(self, lang: str) -> Reply:
-        """The last page of the timeline (the newest events), and how to get new ones."""
-        newest = self.timeline(lang, 10**6)
-        note = Paragraph(text=t(lang, "smalltalk.news"), style=Style.NOTE)
-        return newest.model_copy(
-            update={"paragraphs": (*newest.paragraphs, note), "replace": False}
+        """The newest events, newest first, and how to get new ones as they come."""
+        events = self.library.timeline()
+        if not events:
+            return text_reply(lang, "timeline.empty")
+        return info(
+            lang,
+            Paragraph(text=t(lang, "news.title"), style=Style.HEADING),
+            *(_event_line(event, lang) for event in reversed(events[-TIMELINE_PAGE:])),
+            Paragraph(text=t(lang, "smalltalk.news"), style=Style.NOTE),
+            choices=[Choice(label=t(lang, "news.timeline"), command="/timeline")],
         )
 
     @staticmethod

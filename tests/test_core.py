@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from bot.core import Core
+from bot.core import TIMELINE_PAGE, Core
 from bot.domain import ChatRef, Incoming, Platform, Reply, ReplyKind
 from bot.language import detect
 from bot.library import Library
@@ -262,6 +262,16 @@ async def test_topics_by_the_words_people_use_for_them(core: Core) -> None:
     for vague in ("the", "ilo", "weather"):  # no topic, or more than one, fits
         [refused] = await core.handle(incoming(f"/subscribe {vague}", sender="topics"))
         assert refused.kind is ReplyKind.ERROR, vague
+
+
+async def test_whats_new_lists_the_newest_events_newest_first(core: Core) -> None:
+    [news] = await core.handle(incoming("what's new?"))
+    lines = news.plain_text().splitlines()
+    assert lines[0] == "Newest events:"
+    newest = sorted(core.library.timeline(), key=lambda e: e.date)[-1]
+    assert lines[2].endswith(newest.title.en), lines[:3]
+    assert sum(line.startswith("• ") for line in lines) == TIMELINE_PAGE
+    assert [c.command for c in news.choices] == ["/timeline"]
 
 
 async def test_timeline_pages_and_sources(core: Core) -> None:
