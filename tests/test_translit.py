@@ -16,6 +16,8 @@ from bot.search.translit import romanisations, romanised, to_cyrillic
         ("pochemu zakryli nezavisimye profsojuzy", "ru"),
         ("shto zdarylasia z nezaleznymi prafsajuzami", "be"),
         ("khto kiruje federacyjaj prafsajuzau", "be"),
+        ("Chto ŭznačaliŭ FPB?", "be"),  # Łacinka: its "ch" is х, and "chto" is not что
+        ("Što takoje artykuł 33?", "be"),
     ],
 )
 def test_romanised_russian_and_belarusian_are_told_apart(text: str, lang: str) -> None:
@@ -33,6 +35,7 @@ def test_romanised_russian_and_belarusian_are_told_apart(text: str, lang: str) -
         "Kozik",
         "kozik net worth",  # "net" is нет too
         "hey kozik",
+        "What did Lukašenka do in 2001?",  # a name in Łacinka leaves the question English
     ],
 )
 def test_english_and_bare_names_are_not_romanised(text: str) -> None:
@@ -46,6 +49,9 @@ def test_latin_words_are_written_in_cyrillic() -> None:
     )
     assert to_cyrillic("kali jany stali prafsajuznikami", "be") == (
         "калі яны сталі прафсаюзнікамі"
+    )
+    assert to_cyrillic("Chto ŭznačaliŭ FPB? Čamu MAP ŭžyła artykuł 33?", "be") == (
+        "Хто ўзначаліў ФПБ? Чаму МАП ўжыла артыкул 33?"
     )
     # Function words come out spelled right, whatever spelling was typed.
     assert to_cyrillic("skolko", "ru") == to_cyrillic("skol'ko", "ru") == "сколько"
@@ -66,6 +72,10 @@ def test_every_informal_spelling_of_a_word_is_generated() -> None:
         (
             "у якім годзе Беларусь страціла гандлёвыя льготы ЕС",
             "u jakim hodzie Bielarus stracila handlovyja lhoty ES",
+        ),
+        (
+            "калі ліквідавалі незалежныя прафсаюзы",
+            "Kali likvidavali niezaležnyja prafsajuzy?",
         ),
     ],
 )

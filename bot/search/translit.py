@@ -11,7 +11,9 @@ embedding model.
 Detection counts the words that are function words of one language: English stop words, and
 the romanised forms of the Russian and Belarusian ones (generated here from their Cyrillic lists
 by the usual informal spellings, so no list of Latin words is kept by hand), plus letter groups
-English words do not have (zh, kh, -iy, -aya).
+English words do not have (zh, kh, -iy, -aya). A word with a letter of Belarusian Łacinka (ŭ, č, š,
+ž, ł, ć, ś, ź, ń) is a Belarusian one, and a romanised text with one is read as Łacinka, whose
+"ch" is х; a name so spelled in an English question ("Lukašenka") leaves it English.
 """
 
 from __future__ import annotations
@@ -26,6 +28,22 @@ from bot.search.stopwords import BELARUSIAN_WORDS, ENGLISH_WORDS, LATIN_FILLERS,
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _LATIN = re.compile(r"[a-z]")
+_LACINKA = re.compile(r"[ŭčšžłćśźń]", re.IGNORECASE)
+# Łacinka's own letters as the informal spellings read below; the soft sign of ć, ś, ź and ń is
+# dropped, which the matchers forgive. "ch" first: in Łacinka it is х, and č becomes "ch".
+_FROM_LACINKA: tuple[tuple[str, str], ...] = (
+    ("ch", "kh"),
+    ("dž", "dzh"),
+    ("č", "ch"),
+    ("š", "sh"),
+    ("ž", "zh"),
+    ("ŭ", "w"),
+    ("ł", "l"),
+    ("ć", "c"),
+    ("ś", "s"),
+    ("ź", "z"),
+    ("ń", "n"),
+)
 # Romanised Slavic function words that are English words too ("kozik net worth": not нет).
 _ENGLISH_TOO = frozenset(
     "ad bit bits bo ego eye hey hi ion joy net pad pod tot toy use".split()  # noqa: SIM905
@@ -110,21 +128,22 @@ def _lexicons() -> tuple[frozenset[str], frozenset[str]]:
 
 def romanised(text: str) -> str | None:
     """'ru' or 'be' when a Latin-script text is romanised Russian or Belarusian, else None."""
-    words = [w for w in _WORD.findall(text.casefold()) if _LATIN.match(w)]
+    words = [w for w in _WORD.findall(text.casefold()) if _LATIN.match(w) or _LACINKA.search(w)]
     if not words or any(_CYRILLIC.search(w) for w in words):
         return None
     russian, belarusian = _lexicons()
     english = sum(w in ENGLISH_WORDS for w in words)
     ru = sum(w in russian for w in words)
     be = sum(w in belarusian for w in words)
-    spelled = sum(bool(_SLAVIC_SPELLING.search(w)) for w in words)
+    lacinka = sum(bool(_LACINKA.search(w)) for w in words)
+    spelled = sum(bool(_SLAVIC_SPELLING.search(w)) for w in words) + lacinka
     known = max(ru, be)
     slavic = known + spelled
     if slavic <= english or (not known and spelled < 2):
         return None
     be_spelling = sum(bool(_BELARUSIAN_SPELLING.search(w)) for w in words)
     ru_spelling = sum(bool(_RUSSIAN_SPELLING.search(w)) for w in words)
-    return "be" if (be - ru) * 2 + be_spelling - ru_spelling > 0 else "ru"
+    return "be" if lacinka or (be - ru) * 2 + be_spelling - ru_spelling > 0 else "ru"
 
 
 _VOWELS = frozenset("aeiouy")
@@ -220,9 +239,20 @@ def _word_to_cyrillic(word: str, lang: str) -> str:
     return "".join(out)
 
 
+def _from_lacinka(text: str) -> str:
+    """Łacinka in the informal Latin spellings ("Chto ŭznačaliŭ" -> "Khto wznachaliw"), letter
+    case kept."""
+    for lacinka, informal in _FROM_LACINKA:
+        for old, new in ((lacinka, informal), (lacinka.capitalize(), informal.capitalize())):
+            text = text.replace(old, new)
+    return text.replace("Č", "Ch").replace("Š", "Sh").replace("Ž", "Zh").replace("Ł", "L")
+
+
 def to_cyrillic(text: str, lang: str) -> str:
     """The text with its Latin words written in Cyrillic ('ru' or 'be' readings); other words,
     digits and punctuation as they were. Abbreviations keep their capitals ("FPB" -> "ФПБ")."""
+    if lang == "be" and _LACINKA.search(text):
+        text = _from_lacinka(text)
 
     def convert(match: re.Match[str]) -> str:
         word = match.group(0)
