@@ -89,7 +89,11 @@ def _entries(
 
 def parse_file(path: Path, text: str) -> dict[str, list[BaseModel]]:
     """Parse one knowledge file; raises KnowledgeError listing every problem in it."""
-    root, data = _compose(path, text)
+    return _kinds(path, *_compose(path, text))
+
+
+def _kinds(path: Path, root: yaml.Node | None, data: Any) -> dict[str, list[BaseModel]]:
+    """The entries of a knowledge file's YAML, by kind."""
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -119,10 +123,10 @@ def parse_events_file(path: Path, text: str) -> list[Event]:
     """The events of a file for ``events publish``: a knowledge file with an ``events:`` list,
     a bare list of events, or one event on its own."""
     root, data = _compose(path, text)
-    if isinstance(data, dict) and "events" in data:
-        return [e for e in parse_file(path, text).get("events", []) if isinstance(e, Event)]
     problems: list[KnowledgeProblem] = []
-    if isinstance(data, list):
+    if isinstance(data, dict) and "events" in data:
+        events = _kinds(path, root, data).get("events", [])
+    elif isinstance(data, list):
         events = _entries(path, root, Event, data, (), problems)
     elif isinstance(data, dict):
         events = _entries(path, root, Event, [data], None, problems)

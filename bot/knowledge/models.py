@@ -181,19 +181,19 @@ class Precision(StrEnum):
     YEAR = "year"
 
 
+_DATE_PATTERNS = {
+    Precision.DAY: r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])",
+    Precision.MONTH: r"\d{4}-(0[1-9]|1[0-2])",
+    Precision.YEAR: r"\d{4}",
+}
+
+
 def precision_of(date: str) -> Precision | None:
     """How much a date says: YYYY, YYYY-MM or YYYY-MM-DD; None for anything else."""
     for precision, pattern in _DATE_PATTERNS.items():
         if re.fullmatch(pattern, date):
             return precision
     return None
-
-
-_DATE_PATTERNS = {
-    Precision.DAY: r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])",
-    Precision.MONTH: r"\d{4}-(0[1-9]|1[0-2])",
-    Precision.YEAR: r"\d{4}",
-}
 
 
 class Event(Frozen):
@@ -223,9 +223,9 @@ class Event(Frozen):
             data["date"] = str(data["date"])  # YAML reads an unquoted 2024 as a number
         date = data.get("date")
         if "precision" not in data and isinstance(date, str):
-            if precision_of(date) is None:
-                raise ValueError(f"date {date!r}: write it as YYYY, YYYY-MM or YYYY-MM-DD")
             data["precision"] = precision_of(date)
+            if data["precision"] is None:
+                raise ValueError(f"date {date!r}: write it as YYYY, YYYY-MM or YYYY-MM-DD")
         for field in ("title", "summary"):
             if isinstance(data.get(field), str):
                 data[field] = {"en": data[field]}

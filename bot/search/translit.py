@@ -245,7 +245,7 @@ def _from_lacinka(text: str) -> str:
     for lacinka, informal in _FROM_LACINKA:
         for old, new in ((lacinka, informal), (lacinka.capitalize(), informal.capitalize())):
             text = text.replace(old, new)
-    return text.replace("Č", "Ch").replace("Š", "Sh").replace("Ž", "Zh").replace("Ł", "L")
+    return text
 
 
 def to_cyrillic(text: str, lang: str) -> str:
