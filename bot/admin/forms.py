@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import date as Date
 from typing import cast
 
-from anyascii import anyascii
 from pydantic import BaseModel, ValidationError
 
 from bot import answers
@@ -35,6 +34,7 @@ from bot.knowledge.models import (
     Precision,
     Quote,
     Source,
+    id_words,
     precision_of,
 )
 from bot.language import detect
@@ -70,7 +70,7 @@ def clean(text: str, limit: int) -> str:
 
 def slug(text: str, prefix: str, taken: set[str]) -> str:
     """A readable, unique id from the first words of a text."""
-    words = re.findall(r"[a-z0-9]+", anyascii(text).lower())[:5]
+    words = id_words(text)[:5]
     base = "-".join([prefix, *words])[:44].rstrip("-")
     candidate = base
     while candidate in taken:

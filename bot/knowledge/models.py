@@ -32,6 +32,11 @@ def _check_id(value: str) -> str:
     return value
 
 
+def id_words(text: str) -> list[str]:
+    """The words of a text as an id can hold them: ASCII letters and digits, lower case."""
+    return re.findall(r"[a-z0-9]+", anyascii(text).lower())
+
+
 def _check_text(value: str) -> str:
     value = value.strip()
     if not value:
@@ -235,8 +240,7 @@ class Event(Frozen):
                 data[many] = value if isinstance(value, list) else [value]
         title = data.get("title")
         if "id" not in data and isinstance(date, str) and isinstance(title, dict):
-            slug = re.sub(r"[^a-z0-9]+", "-", anyascii(str(title.get("en", ""))).lower())
-            data["id"] = f"{date}-{slug.strip('-')}"[:56].rstrip("-")
+            data["id"] = "-".join([date, *id_words(str(title.get("en", "")))])[:56].rstrip("-")
         return data
 
     @model_validator(mode="after")
