@@ -19,6 +19,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.config import REPO_ROOT, Settings
 from bot.knowledge.loader import load_knowledge
 from bot.library import Library
-from bot.search.embedder import load_embedder
+from bot.search.embedder import Embedder, load_embedder
 from bot.search.questions import (
     HELD_OUT_SET,
     TUNING_SETS,
@@ -99,6 +100,34 @@ def batch_seconds(questions: list[str]) -> tuple[float, float]:
     return elapsed, peak
 
 
+# The machine's speed drifts (other work, CPU frequency) over the minute a batch takes, so the
+# cost and its reference are measured in turns over a share of the questions each.
+COST_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One round: ms per question in batch mode and for its embedding alone, and peak RSS."""
+
+    questions: int
+    batch_ms: float
+    embedding_ms: float
+    peak_mb: float
+
+
+def question_cost(embedder: Embedder, questions: list[str]) -> Cost:
+    """A question's cost in ``ask --json -`` batch mode (the start-up taken out by a run over
+    ten questions), beside one embedding of the same questions in this process."""
+    start = time.perf_counter()
+    for q in questions:
+        embedder.encode_queries([q])
+    embedding = (time.perf_counter() - start) / len(questions) * 1000
+    small, peak_small = batch_seconds(questions[:10])
+    large, peak_large = batch_seconds(questions)
+    batch = (large - small) / (len(questions) - 10) * 1000
+    return Cost(len(questions), batch, embedding, max(peak_small, peak_large))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI)")
@@ -134,21 +163,19 @@ def main() -> int:
         return 0
     questions = [q.text for s in sets.values() for q in s]
     embedder.encode_queries(questions[:5])
-    start = time.perf_counter()
-    for q in questions:
-        embedder.encode_queries([q])
-    one_embedding = (time.perf_counter() - start) / len(questions) * 1000
-    small, peak_small = batch_seconds(questions[:10])
-    large, peak_large = batch_seconds(questions)
-    per_question = (large - small) / (len(questions) - 10) * 1000
     repeats = 1 if args.quick else 5
+    costs = [question_cost(embedder, questions[i::COST_ROUNDS]) for i in range(COST_ROUNDS)]
+    per_question = sum(c.batch_ms * c.questions for c in costs) / len(questions)
+    one_embedding = sum(c.embedding_ms * c.questions for c in costs) / len(questions)
+    ratios = sorted(c.batch_ms / c.embedding_ms for c in costs)
     startup = min(batch_seconds(["x"])[0] for _ in range(repeats))
     print(
         f"cost: {per_question:.1f} ms per question in `ask --json -` batch mode, "
         f"{one_embedding:.1f} ms for one e5-small query embedding in this run "
-        f"(x{per_question / one_embedding:.2f}); "
+        f"(x{per_question / one_embedding:.2f}; x{ratios[0]:.2f}-{ratios[-1]:.2f} "
+        f"over {COST_ROUNDS} interleaved rounds); "
         f"start-up of `ask` with a warm cache {startup:.2f} s; "
-        f"peak RSS of the ask process {max(peak_small, peak_large):.0f} MB"
+        f"peak RSS of the ask process {max(c.peak_mb for c in costs):.0f} MB"
     )
     return 0
 
