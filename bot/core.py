@@ -48,8 +48,6 @@ SMALL_TALK_TEXTS = {
     SmallTalk.FAREWELL: "smalltalk.farewell",
     SmallTalk.ACKNOWLEDGEMENT: "smalltalk.more",
     SmallTalk.MORE: "smalltalk.further",
-    # "source?" with no answer remembered (transports that remember one resolve it first)
-    SmallTalk.SOURCE: "evidence.pick",
 }
 
 
@@ -226,6 +224,10 @@ class Core:
             return text_reply(lang, SMALL_TALK_TEXTS[talk])
         if talk is SmallTalk.NEWS:
             return self.latest_events(lang)
+        if talk is SmallTalk.SOURCE:
+            # "source?" with no answer remembered (transports that remember one resolve it
+            # first), or "what are your sources?" opening a chat.
+            return self.sources(lang, intro="evidence.pick")
         if talk is not None:  # a greeting, or "what can you do?": the introduction
             return self.start(lang)
         if not terms(cyrillic_form(question)):
@@ -307,7 +309,7 @@ class Core:
                 return [self.fact(lang, args)]
             case "evidence":
                 if not args:
-                    return [text_reply(lang, "evidence.pick")]
+                    return [self.sources(lang, intro="evidence.pick")]
                 reply = answers.evidence_reply(self.library, args.split()[0], lang)
                 return [answers.with_page_link(self.library, reply, self.settings.http.public_url)]
             case "timeline":
@@ -465,8 +467,10 @@ class Core:
         choices += self._pager(lang, "/quote page", page, pages)
         return info(lang, *paragraphs, choices=choices, replace=True)
 
-    def sources(self, lang: str) -> Reply:
-        paragraphs = [Paragraph(text=t(lang, "sources.title"), style=Style.HEADING)]
+    def sources(self, lang: str, intro: str | None = None) -> Reply:
+        """The sources answers rest on, after an ``intro`` line when given."""
+        paragraphs = [Paragraph(text=t(lang, intro))] if intro else []
+        paragraphs.append(Paragraph(text=t(lang, "sources.title"), style=Style.HEADING))
         for source in self.library.sources.values():
             paragraphs.append(
                 Paragraph(

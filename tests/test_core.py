@@ -180,9 +180,11 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
     assert core.repository is not None
     assert await core.repository.question_days("2000-01-01") == []
     assert await core.repository.unanswered("2000-01-01") == []
-    # Asking for the source with nothing to show it for says how to get it.
-    [source] = await core.handle(incoming("source?", sender="98"))
-    assert "/evidence" in source.plain_text()
+    # Asking for the source with nothing to show it for says how to get it, and lists the
+    # sources every answer rests on ("what are your sources?" may open a chat).
+    for text in ("source?", "what are your sources?"):
+        [source] = await core.handle(incoming(text, sender="98"))
+        assert "/evidence" in source.plain_text() and "Philip Stary" in source.plain_text()
     # A greeting with a question is a question.
     [asked] = await core.handle(incoming("hi, who was appointed to head the FPB?", sender="99"))
     assert asked.kind is ReplyKind.ANSWER and "Kozik" in asked.plain_text()
