@@ -138,6 +138,19 @@ def test_database_that_is_not_sqlite_with_ask(tmp_path: Path) -> None:
     one_error_line(run_bot("ask", "x", env=env, timeout=30), "BOT_DATABASE", "not a database")
 
 
+def test_a_sqlite_url_is_its_file(tmp_path: Path) -> None:
+    """SQLAlchemy's sqlite:///relative and sqlite:////absolute forms name the file; a bare
+    sqlite:// (an in-memory database, which would lose everything) is refused."""
+    assert Settings(database="sqlite:///data/x.sqlite3").database == Path("data/x.sqlite3")
+    database = tmp_path / "by-url.sqlite3"
+    proc = run_bot("db", "migrate", env={"BOT_DATABASE": f"sqlite:///{database}"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert sqlite3.connect(database).execute("select count(*) from chat_settings").fetchone()
+    one_error_line(
+        run_bot("ask", "x", env={"BOT_DATABASE": "sqlite://"}), "BOT_DATABASE", "sqlite://"
+    )
+
+
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
 def test_database_in_a_directory_nobody_can_write() -> None:
     # /proc refuses new files even to root, unlike a chmod-ed directory.

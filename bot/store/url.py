@@ -15,6 +15,7 @@ from pydantic_core import core_schema
 
 SCHEMES: Final = ("postgresql", "postgres")
 _MASK: Final = "***"
+_SQLITE_URL: Final = "sqlite:///"
 
 
 class PostgresUrl:
@@ -119,6 +120,9 @@ def parse_location(value: str | Path | PostgresUrl) -> Path | PostgresUrl:
         return value
     if is_postgres_url(value):
         return PostgresUrl(value)
+    if value.startswith(_SQLITE_URL) and len(value) > len(_SQLITE_URL):
+        # SQLAlchemy's form, which people carry over: sqlite:///rel.db, sqlite:////abs.db
+        return Path(value[len(_SQLITE_URL) :])
     scheme = value.split("://", 1)[0] if "://" in value else ""
     if scheme and scheme.replace("+", "").isalpha():
         raise ValueError(
