@@ -201,6 +201,18 @@ _ABOUT = _phrases(
     what can you tell me
     what can you tell me about
     what do you know about
+    who made you
+    who created you
+    who built you
+    who runs you
+    who is behind you
+    who is behind this bot
+    what topics do you cover
+    which topics do you cover
+    what do you cover
+    what topics can i ask about
+    can i trust you
+    why should i trust you
     кто ты
     ты кто
     кто вы
@@ -221,6 +233,15 @@ _ABOUT = _phrases(
     что вы знаете
     что вы можете рассказать
     что ты можешь рассказать
+    кто тебя создал
+    кто тебя сделал
+    кто стоит за тобой
+    кто стоит за этим ботом
+    какие темы ты знаешь
+    о чем ты знаешь
+    можно тебе доверять
+    можно ли тебе доверять
+    почему тебе можно доверять
     хто ты
     ты хто
     хто вы
@@ -242,7 +263,17 @@ _ABOUT = _phrases(
     што вы ведаеце
     што вы можаце расказаць
     што ты можаш расказаць
+    хто цябе стварыў
+    хто цябе зрабіў
+    хто стаіць за табой
+    хто стаіць за гэтым ботам
+    якія тэмы ты ведаеш
+    пра што ты ведаеш
+    ці можна табе давяраць
+    чаму табе можна давяраць
     kto ty
+    kto tebya sozdal
+    khto ciabie stvaryu
     chto ty umeesh
     chto ty mozhesh
     """

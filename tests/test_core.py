@@ -118,6 +118,9 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
                 "tell me more",
                 "Подробнее?",
                 "раскажы яшчэ",
+                "who made you?",
+                "Кто тебя создал?",
+                "якія тэмы ты ведаеш",
             ]
         )
     }
@@ -145,6 +148,9 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
         "tell me more": "en",
         "Подробнее?": "ru",
         "раскажы яшчэ": "be",
+        "who made you?": "en",
+        "Кто тебя создал?": "ru",
+        "якія тэмы ты ведаеш": "be",
     }
     assert all(r.kind is ReplyKind.INFO for r in replies.values())
     # A greeting or "what can you do" gets the introduction with the topics to browse.
@@ -157,6 +163,9 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
         "kto ty",
         "hello, can you help me?",
         "как дела?",
+        "who made you?",
+        "Кто тебя создал?",
+        "якія тэмы ты ведаеш",
     ):
         assert replies[text].choices and "/help" in replies[text].plain_text()
     assert "welcome" in replies["thanks a lot 🙏"].plain_text()
