@@ -24,7 +24,6 @@ from bot.knowledge.loader import parse_events_file
 from bot.knowledge.models import KnowledgeBase
 from bot.knowledge.validate import validate
 from bot.library import Library
-from bot.ops import OpsServer
 from bot.store.changes import EntryListener
 from bot.store.db import Database, Dialect
 from bot.store.leadership import ALERTS_TELEGRAM_LOCK, MATRIX_LOCK, Leadership
@@ -348,6 +347,9 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
                     listener = EntryListener(db, repository, library)
                     group.create_task(_run_or_stop(listener.run(stop), stop))
                 if settings.http.port is not None:
+                    # Imported here: aiohttp's server is a tenth of the start-up of `ask`.
+                    from bot.ops import OpsServer
+
                     ops = OpsServer(
                         settings.http.host,
                         settings.http.port,

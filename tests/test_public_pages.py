@@ -32,9 +32,9 @@ from bot.search.matcher import MatchSettings
 from bot.store.db import Database
 from bot.store.repositories import Repository
 from bot.texts import LANGUAGES, t
-from bot.web import PublicPages, fact_url, prefix_of
+from bot.web import fact_url, prefix_of
 from bot.web.i18n import accepted, catalogue, negotiate
-from bot.web.pages import HERE, SEARCH_CONCURRENCY
+from bot.web.pages import HERE, SEARCH_CONCURRENCY, PublicPages
 
 RETRACTED_AT = datetime(2026, 3, 15, 10, 30, tzinfo=UTC).timestamp()
 ADMIN = "4242424242"

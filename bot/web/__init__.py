@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.web.links import fact_url, prefix_of
-from bot.web.pages import Answerer, PublicPages
 
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.library import Library
     from bot.store.repositories import Repository
+    from bot.web.pages import Answerer, PublicPages
 
-__all__ = ["PublicPages", "fact_url", "prefix_of", "public_pages"]
+__all__ = ["fact_url", "prefix_of", "public_pages"]
 
 
 def public_pages(
@@ -22,6 +22,10 @@ def public_pages(
     question gets; None unless ``http.public_pages`` is set."""
     if not settings.http.public_pages:
         return None
+    # Imported here: `ask` links to pages (bot.web.links) but never serves them, and the
+    # pages bring aiohttp, a tenth of its start-up.
+    from bot.web.pages import PublicPages
+
     return PublicPages(
         library,
         repository,
