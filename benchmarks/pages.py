@@ -33,7 +33,7 @@ from bot.library import Library
 from bot.search.matcher import MatchSettings
 from bot.store.db import Database
 from bot.store.repositories import Repository
-from bot.web import PublicPages
+from bot.web.pages import PublicPages
 
 
 async def serve(port: int) -> None:
