@@ -17,7 +17,7 @@ topic is nearly tied with it; otherwise the result is a decline carrying the clo
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -205,17 +205,7 @@ class LexicalMatch:
         if entry is None or coverage[slot] <= 0:
             return None
         doc_id, topics = entry
-        phrase = max(
-            (
-                (
-                    fuzz.token_set_ratio(self._query_text, p)
-                    + fuzz.token_sort_ratio(self._query_text, p)
-                )
-                / 200
-                for p in index.slot_phrases(slot)
-            ),
-            default=0.0,
-        )
+        phrase = _phrase_similarity(self._query_text, index.slot_phrases(slot))
         cov = float(coverage[slot])
         score = (
             self._settings.coverage_weight * cov + (1 - self._settings.coverage_weight) * phrase
@@ -245,6 +235,16 @@ class LexicalMatch:
                 self._hits[slot] = self._hit(slot, self._coverage)
         hits = sorted((h for h in self._hits.values() if h), key=lambda h: (-h.score, h.doc_id))
         return MatchResult(tuple(hits), _is_answer(hits, self._settings))
+
+
+def _phrase_similarity(query: str, phrases: Sequence[str]) -> float:
+    """How closely the question's words match the entry's closest phrasing (0..1): the mean
+    of rapidfuzz's token-set and token-sort ratios, scored in one call per ratio."""
+    if not phrases:
+        return 0.0
+    as_sets = process.cdist([query], phrases, scorer=fuzz.token_set_ratio, dtype=np.float64)[0]
+    sorted_ = process.cdist([query], phrases, scorer=fuzz.token_sort_ratio, dtype=np.float64)[0]
+    return float((as_sets + sorted_).max()) / 200
 
 
 def _is_answer(hits: list[Hit], settings: MatchSettings) -> bool:
