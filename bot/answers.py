@@ -232,10 +232,15 @@ def topic_choices(library: Library, lang: str) -> list[Choice]:
     ]
 
 
-def decline(library: Library, result: MatchResult, lang: str) -> Reply:
-    """Say honestly that there is no sourced answer; offer close facts or the topics."""
+def decline(
+    library: Library, result: MatchResult, lang: str, *, refers_back: bool = False
+) -> Reply:
+    """Say honestly that there is no sourced answer; offer close facts or the topics. A
+    question that names someone only as "he" or "they" is also told to name them."""
     choices = suggestion_choices(library, result, lang)
     paragraphs = [Paragraph(text=t(lang, "decline.no_answer"))]
+    if refers_back:
+        paragraphs.append(Paragraph(text=t(lang, "decline.name_them")))
     if choices:
         paragraphs.append(Paragraph(text=t(lang, "decline.suggest")))
     else:
@@ -266,8 +271,10 @@ def personal_advice(library: Library, result: MatchResult, lang: str) -> Reply:
     )
 
 
-def answer(library: Library, result: MatchResult, lang: str) -> Reply:
-    """The reply to a free-text question."""
+def answer(
+    library: Library, result: MatchResult, lang: str, *, refers_back: bool = False
+) -> Reply:
+    """The reply to a free-text question (``refers_back``: see ``decline``)."""
     best = result.best
     if result.answered and best is not None:
         if best.doc_id.startswith(FACT_PREFIX):
@@ -278,7 +285,7 @@ def answer(library: Library, result: MatchResult, lang: str) -> Reply:
             quote = library.quotes.get(best.doc_id.removeprefix(QUOTE_PREFIX))
             if quote is not None:
                 return answer_quote(library, quote, lang, best.score)
-    return decline(library, result, lang)
+    return decline(library, result, lang, refers_back=refers_back)
 
 
 def event_paragraphs(library: Library, event: Event, lang: str) -> list[Paragraph]:

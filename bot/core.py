@@ -31,6 +31,7 @@ from bot.knowledge.validate import read_source_texts
 from bot.language import detect
 from bot.library import QUOTE_PREFIX, Library, cyrillic_form
 from bot.metrics import QUESTIONS, REPLY_SECONDS
+from bot.references import refers_back
 from bot.search.normalize import terms, words
 from bot.small_talk import SmallTalk, small_talk
 from bot.store.repositories import Repository
@@ -241,7 +242,7 @@ class Core:
         result = await self.library.search(question)
         if asks_for_advice(question):
             return answers.personal_advice(self.library, result, lang)
-        reply = answers.answer(self.library, result, lang)
+        reply = answers.answer(self.library, result, lang, refers_back=refers_back(question))
         return answers.with_page_link(self.library, reply, self.settings.http.public_url)
 
     async def ask(self, question: str, lang: str, incoming: Incoming | None = None) -> Reply:

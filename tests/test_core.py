@@ -54,6 +54,27 @@ async def test_a_question_of_function_words_alone_asks_what_is_meant(core: Core)
     assert await core.repository.question_days("2000-01-01") == []
 
 
+async def test_a_declined_question_that_says_only_he_or_they_is_asked_to_name_them(
+    core: Core,
+) -> None:
+    """ "When was he appointed?" after an answer about Kozik: the bot keeps no conversation, so
+    the decline says so and asks for the name; a decline that names its subject does not."""
+    for text, lang in {
+        "when was he appointed?": "en",
+        "why did they refuse him?": "en",
+        "кто его назначил?": "ru",
+        "калі яго прызначылі?": "be",
+    }.items():
+        [reply] = await core.handle(incoming(text, sender=text))
+        assert reply.kind is ReplyKind.DECLINE and reply.lang == lang, text
+        assert t(lang, "decline.name_them") in reply.plain_text(), text
+        assert reply.choices, text  # the close topics are still offered
+    for text in ("What is the capital of Australia?", "what did Lukashenko say about his pay?"):
+        [reply] = await core.handle(incoming(text, sender=text))
+        assert reply.kind is ReplyKind.DECLINE, text
+        assert t("en", "decline.name_them") not in reply.plain_text(), text
+
+
 def test_cyrillic_belarusian_is_told_by_its_spelling_too() -> None:
     """Belarusian spells жы, шы, чы, шч and э after a consonant, which Russian does not."""
     for text, lang in {
