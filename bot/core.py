@@ -255,7 +255,14 @@ class Core:
             declined = None if reply.answered else " ".join(words(question))
             await self.repository.count_question(self.clock.now(), reply.fact_id, declined)
             waiting = self.waiting
-            if declined and waiting and incoming is not None and reply.kind is ReplyKind.DECLINE:
+            # "When was he appointed?" could never be answered as asked: nothing to wait for.
+            if (
+                declined
+                and waiting
+                and incoming is not None
+                and reply.kind is ReplyKind.DECLINE
+                and not refers_back(question)
+            ):
                 offer = waiting.offer(incoming, declined, lang)
                 reply = reply.model_copy(update={"choices": (*reply.choices, offer)})
         return reply

@@ -58,7 +58,8 @@ async def test_a_declined_question_that_says_only_he_or_they_is_asked_to_name_th
     core: Core,
 ) -> None:
     """ "When was he appointed?" after an answer about Kozik: the bot keeps no conversation, so
-    the decline says so and asks for the name; a decline that names its subject does not."""
+    the decline says so and asks for the name, and offers no wait for an answer to the question
+    as asked; a decline that names its subject does neither."""
     for text, lang in {
         "when was he appointed?": "en",
         "why did they refuse him?": "en",
@@ -68,11 +69,14 @@ async def test_a_declined_question_that_says_only_he_or_they_is_asked_to_name_th
         [reply] = await core.handle(incoming(text, sender=text))
         assert reply.kind is ReplyKind.DECLINE and reply.lang == lang, text
         assert t(lang, "decline.name_them") in reply.plain_text(), text
-        assert reply.choices, text  # the close topics are still offered
+        # The close topics are still offered, but not to wait for an answer to it as asked.
+        assert reply.choices, text
+        assert not any(c.command.startswith("/notifyme") for c in reply.choices), text
     for text in ("What is the capital of Australia?", "what did Lukashenko say about his pay?"):
         [reply] = await core.handle(incoming(text, sender=text))
         assert reply.kind is ReplyKind.DECLINE, text
         assert t("en", "decline.name_them") not in reply.plain_text(), text
+        assert any(c.command.startswith("/notifyme") for c in reply.choices), text
 
 
 def test_cyrillic_belarusian_is_told_by_its_spelling_too() -> None:
