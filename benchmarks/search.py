@@ -38,7 +38,7 @@ import numpy as np
 from bot.config import REPO_ROOT
 from bot.knowledge.loader import load_knowledge
 from bot.knowledge.models import Fact, KnowledgeBase, Phrases
-from bot.library import FACT_PREFIX, Library, cyrillic_form, fact_document, fact_passages
+from bot.library import FACT_PREFIX, Library, fact_document, fact_passages, search_form
 from bot.search.index import SearchIndex
 from bot.search.matcher import MatchSettings, match
 from bot.search.normalize import without_fillers
@@ -199,7 +199,7 @@ def bench(
             for query, expected in queries:
                 # The question's embedding alone, as search computes it, beside the whole search.
                 start = time.perf_counter()
-                embedder.encode_queries([without_fillers(cyrillic_form(query))])
+                embedder.encode_queries([without_fillers(search_form(query))])
                 embedding_latencies.append((time.perf_counter() - start) * 1000)
                 start = time.perf_counter()
                 result = await library.search(query)

@@ -29,7 +29,7 @@ from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit
 from bot.knowledge.models import Event
 from bot.knowledge.validate import read_source_texts
 from bot.language import detect
-from bot.library import QUOTE_PREFIX, Library, cyrillic_form
+from bot.library import QUOTE_PREFIX, Library, search_form
 from bot.metrics import QUESTIONS, REPLY_SECONDS
 from bot.references import refers_back
 from bot.search.normalize import terms, words
@@ -231,7 +231,7 @@ class Core:
             return self.sources(lang, intro="evidence.pick")
         if talk is not None:  # a greeting, or "what can you do?": the introduction
             return self.start(lang)
-        if not terms(cyrillic_form(question)):
+        if not terms(search_form(question)):
             # "Why?", "who is he?", "калі гэта было?": nothing but function words, so nothing
             # to search for; a decline with unrelated close topics would only puzzle.
             return info(

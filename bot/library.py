@@ -15,7 +15,7 @@ from bot.knowledge.models import Event, Fact, KnowledgeBase, Phrases, Quote, Sou
 from bot.search.fusion import DENSE_CANDIDATES, Candidate, candidates, decide, load_model
 from bot.search.index import Document, SearchIndex
 from bot.search.matcher import LexicalMatch, MatchResult, MatchSettings, match
-from bot.search.normalize import without_fillers, words
+from bot.search.normalize import without_fillers, without_links, words
 from bot.search.semantic import SemanticIndex, passage_vectors
 from bot.search.stopwords import STOPWORDS
 from bot.search.translit import romanised, to_cyrillic
@@ -27,10 +27,12 @@ QUOTE_PREFIX = "quote:"
 TOPIC_NAME_SCORE = 85  # rapidfuzz token-set ratio: the words typed are (nearly) in the title
 
 
-def cyrillic_form(query: str) -> str:
-    """The question in Cyrillic if it is romanised Russian or Belarusian, else as it is: both
-    matchers and the type check are given that form (measured: the Latin form alone, or both
-    forms, leave more romanised questions unanswered)."""
+def search_form(query: str) -> str:
+    """The question as both matchers and the type check see it: without links (their parts
+    are not words of the question), and in Cyrillic if it is romanised Russian or Belarusian
+    (measured: the Latin form alone, or both forms, leave more romanised questions
+    unanswered)."""
+    query = without_links(query)
     lang = romanised(query)
     return to_cyrillic(query, lang) if lang else query
 
@@ -159,18 +161,18 @@ class Library:
     async def search(self, query: str) -> MatchResult:
         """The best entries for a question, and whether the best one answers it."""
         if self.semantic is None:
-            return match(self.index, cyrillic_form(query), self.settings)
+            return match(self.index, search_form(query), self.settings)
         try:
             scored = await self.candidates(query, self.semantic)
         except Exception:
             # The model failing must not silence the bot: the lexical matcher answers alone.
             logger.exception("search.semantic_failed")
-            return match(self.index, cyrillic_form(query), self.settings)
+            return match(self.index, search_form(query), self.settings)
         return decide(scored, load_model())
 
     async def candidates(self, query: str, semantic: SemanticIndex) -> list[Candidate]:
         """What both retrievers propose for a question, with the decision model's features."""
-        query = cyrillic_form(query)
+        query = search_form(query)
         embedding = await semantic.embed_question(without_fillers(query))
         # The lexical side is scored on the loop while the worker embeds (the engine releases
         # the GIL), so a question costs little more than its embedding.

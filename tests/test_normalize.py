@@ -44,6 +44,8 @@ def test_spellings_meet(a: str, b: str) -> None:
         ("зрабіў", "зрабіць", "зрабілі"),
         ("засталася", "застацца"),  # reflexive infinitive in -цца
         ("годзе", "год"),  # д softened to дз
+        ("ўзначаліў", "узначаліў"),  # initial ў after a vowel, у elsewhere
+        ("уводзілі", "вводили"),  # Belarusian у-, Russian в-
     ],
 )
 def test_belarusian_forms_meet_exactly(forms: tuple[str, ...]) -> None:

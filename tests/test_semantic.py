@@ -48,6 +48,10 @@ class CountingEmbedder:
         ("when did belarus lose GSP", "gsp-exclusion-2007"),
         ("how did the government crush the strike", "strike-1995-suppressed"),
         ("hi! who was arrested in 2022 in minsk, please", "detentions-2022"),
+        # a pasted link is not part of the question
+        ("who heads the FPB? https://example.org/x?y=1", "kozik-appointed"),
+        # "ўзначальвае" meets the keyword "узначаліў": an initial ў is the same word's у
+        ("Хто ўзначальвае ФПБ?", "kozik-appointed"),
     ],
 )
 async def test_questions_in_own_words_are_answered(

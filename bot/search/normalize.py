@@ -126,6 +126,11 @@ def term(word: str) -> str:
 
 def _russian_stem(word: str) -> str:
     """Stem a Cyrillic word, Russian or Belarusian, so both languages' forms of a word meet."""
+    if word[0] in "уў" and len(word) > 3:
+        # A word begins with ў only after a vowel ("хто ўзначаліў"), the same word as with у
+        # elsewhere ("і узначаліў"); and a Belarusian у- is often the Russian в- ("уводзілі",
+        # "вводили"). So an initial у or ў is read as в, in both languages alike.
+        word = "в" + word[1:]
     if len(word) > 4:
         word = _BELARUSIAN_ENDING.sub(lambda m: _RUSSIAN_ENDING_OF[m.group(1)], word)
     stem: str = _russian.stemWord(word.translate(_BELARUSIAN_TO_RUSSIAN))
@@ -156,6 +161,14 @@ _FILLER = re.compile(
     + r"|калі ласка)(?![\w-])[,.!:;]?",
     re.IGNORECASE,
 )
+
+
+_LINK = re.compile(r"(?:\bhttps?://|\bwww\.)\S+", re.IGNORECASE)
+
+
+def without_links(text: str) -> str:
+    """The text without web addresses pasted into it."""
+    return _LINK.sub(" ", text)
 
 
 def without_fillers(text: str) -> str:
