@@ -78,7 +78,7 @@ def test_export_without_a_directory_prints_one_loadable_document(
     (reloaded / "all.yaml").write_text(proc.stdout, encoding="utf-8")
     check = run_bot("kb", "validate", env={**env, "BOT_KNOWLEDGE__DIRECTORY": str(reloaded)})
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.startswith("OK: 2 sources, 9 topics, 80 facts"), check.stdout
+    assert check.stdout.startswith("OK: 2 sources, 9 topics, 81 facts"), check.stdout
 
 
 def test_export_into_an_existing_empty_directory(tmp_path: Path, env: dict[str, str]) -> None:
