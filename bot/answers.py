@@ -73,6 +73,14 @@ def fact_label(fact: Fact, lang: str) -> str:
     return shorten(questions[0] if questions else fact.answer.get(lang))
 
 
+def quote_label(quote: Quote, lang: str) -> str:
+    """A short label for a quote on a button: its opening words in the language (several
+    quotes share a speaker, so the speaker alone would label them all alike)."""
+    said = quote.translation.get(lang) if quote.translation else quote.text
+    room = LABEL_CHARS - len(t(lang, "quote.choice", words=""))
+    return t(lang, "quote.choice", words=shorten(said, room))
+
+
 def fact_choice(fact: Fact, lang: str) -> Choice:
     return Choice(label=fact_label(fact, lang), command=f"/fact {fact.id}")
 
@@ -220,8 +228,9 @@ def suggestion_choices(library: Library, result: MatchResult, lang: str) -> list
         elif hit.doc_id.startswith(QUOTE_PREFIX):
             quote = library.quotes.get(hit.doc_id.removeprefix(QUOTE_PREFIX))
             if quote:
-                label = t(lang, "quote.choice", speaker=quote.speaker.get(lang))
-                choices.append(Choice(label=shorten(label), command=f"/quote {quote.id}"))
+                choices.append(
+                    Choice(label=quote_label(quote, lang), command=f"/quote {quote.id}")
+                )
     return choices
 
 

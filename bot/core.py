@@ -10,6 +10,7 @@ from bot.admin.curation import Curation
 from bot.admin.roles import is_admin
 from bot.advice import asks_for_advice
 from bot.answers import text_reply
+from bot.bot_questions import BotQuestion, asks_about_bot
 from bot.clock import Clock, SystemClock
 from bot.commands import (
     ADMIN_HELP,
@@ -231,6 +232,9 @@ class Core:
             return self.sources(lang, intro="evidence.pick")
         if talk is not None:  # a greeting, or "what can you do?": the introduction
             return self.start(lang)
+        asked = asks_about_bot(question)
+        if asked is not None:
+            return self.about_bot(asked, lang)
         if not terms(search_form(question)):
             # "Why?", "who is he?", "калі гэта было?": nothing but function words, so nothing
             # to search for; a decline with unrelated close topics would only puzzle.
@@ -501,16 +505,33 @@ class Core:
         ]
         return info(lang, Paragraph(text=t(lang, "language.pick")), choices=choices)
 
-    async def privacy(self, incoming: Incoming, lang: str) -> Reply:
+    def about_bot(self, asked: BotQuestion, lang: str) -> Reply:
+        """What its command says, for a question about the bot asked in words."""
+        match asked:
+            case BotQuestion.PRIVACY:
+                return self.what_is_stored(lang)
+            case BotQuestion.ALERTS:
+                return info(
+                    lang,
+                    Paragraph(text=t(lang, "subscribe.howto")),
+                    choices=[Choice(label=t(lang, "subscribe.choose"), command="/subscribe")],
+                )
+            case BotQuestion.SOURCES:
+                return self.sources(lang)
+
+    def what_is_stored(self, lang: str) -> Reply:
         days = self.settings.privacy.pending_question_days
-        paragraphs = [Paragraph(text=t(lang, "privacy.body", days=days))]
+        return info(lang, Paragraph(text=t(lang, "privacy.body", days=days)))
+
+    async def privacy(self, incoming: Incoming, lang: str) -> Reply:
+        """/privacy: what is stored, and how many of this chat's questions wait for an answer."""
+        reply = self.what_is_stored(lang)
         if self.repository is not None:
             waiting = await self.repository.waiting_count(incoming.chat, self.clock.now())
             if waiting:
-                paragraphs.append(
-                    Paragraph(text=t(lang, "privacy.waiting", count=waiting), style=Style.NOTE)
-                )
-        return info(lang, *paragraphs)
+                note = Paragraph(text=t(lang, "privacy.waiting", count=waiting), style=Style.NOTE)
+                reply = reply.model_copy(update={"paragraphs": (*reply.paragraphs, note)})
+        return reply
 
     async def forget(self, incoming: Incoming, lang: str, args: str) -> Reply:
         """/forgetme asks first; /forgetme confirm deletes everything tied to the chat."""

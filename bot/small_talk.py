@@ -213,6 +213,23 @@ _ABOUT = _phrases(
     what topics can i ask about
     can i trust you
     why should i trust you
+    are you a bot
+    are you a robot
+    are you a human
+    are you a person
+    are you real
+    are you an ai
+    is this a bot
+    am i talking to a bot
+    am i talking to a human
+    am i talking to a person
+    do you speak russian
+    do you speak belarusian
+    do you speak english
+    can i ask in russian
+    can i ask in belarusian
+    can i write in russian
+    can i write in belarusian
     кто ты
     ты кто
     кто вы
@@ -242,6 +259,21 @@ _ABOUT = _phrases(
     можно тебе доверять
     можно ли тебе доверять
     почему тебе можно доверять
+    ты бот
+    вы бот
+    ты робот
+    ты человек
+    вы человек
+    ты живой
+    это бот
+    я говорю с ботом
+    ты говоришь по русски
+    вы говорите по русски
+    ты понимаешь по русски
+    можно по русски
+    можно на русском
+    можно по белорусски
+    можно на белорусском
     хто ты
     ты хто
     хто вы
@@ -271,6 +303,15 @@ _ABOUT = _phrases(
     пра што ты ведаеш
     ці можна табе давяраць
     чаму табе можна давяраць
+    ты чалавек
+    вы чалавек
+    гэта бот
+    ты жывы
+    можна па беларуску
+    можна па руску
+    ты размаўляеш па беларуску
+    вы размаўляеце па беларуску
+    ты разумееш па беларуску
     kto ty
     kto tebya sozdal
     khto ciabie stvaryu
@@ -352,6 +393,20 @@ _SOURCE_REQUESTS = _phrases(
     show me the exact words
     show the exact words
     show me the words
+    is this true
+    is that true
+    is it true
+    really
+    are you sure
+    how do i know this is true
+    how do i know that is true
+    how do i know it is true
+    how can i check this
+    how can i check that
+    how can i verify this
+    how can i verify that
+    how do i verify this
+    can i check this
     источник
     источники
     какой источник
@@ -370,6 +425,14 @@ _SOURCE_REQUESTS = _phrases(
     покажите источник
     покажи точные слова
     покажите точные слова
+    это правда
+    правда
+    точно
+    вы уверены
+    ты уверен
+    как проверить
+    как это проверить
+    как мне это проверить
     пруф
     пруфы
     доказательства
@@ -388,6 +451,13 @@ _SOURCE_REQUESTS = _phrases(
     пакажы крыніцу
     пакажыце крыніцу
     пакажыце дакладныя словы
+    гэта праўда
+    праўда
+    дакладна
+    вы ўпэўненыя
+    ты ўпэўнены
+    як праверыць
+    як гэта праверыць
     доказы
     спасылка
     istochnik

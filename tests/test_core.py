@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from bot.answers import LABEL_CHARS, quote_label
 from bot.core import TIMELINE_PAGE, Core
 from bot.domain import ChatRef, Incoming, Platform, Reply, ReplyKind
 from bot.language import detect
@@ -216,12 +217,51 @@ async def test_small_talk_gets_a_fitting_reply_not_a_decline(core: Core) -> None
     assert await core.repository.unanswered("2000-01-01") == []
     # Asking for the source with nothing to show it for says how to get it, and lists the
     # sources every answer rests on ("what are your sources?" may open a chat).
-    for text in ("source?", "what are your sources?"):
+    for text in ("source?", "what are your sources?", "is this true?", "это правда?"):
         [source] = await core.handle(incoming(text, sender="98"))
         assert "/evidence" in source.plain_text() and "Philip Stary" in source.plain_text()
+    for text in ("are you a bot?", "ты бот?", "можна па-беларуску?"):
+        [about] = await core.handle(incoming(text, sender="97"))
+        assert about.plain_text().startswith(t(detect(text) or "en", "start.title")), text
     # A greeting with a question is a question.
     [asked] = await core.handle(incoming("hi, who was appointed to head the FPB?", sender="99"))
     assert asked.kind is ReplyKind.ANSWER and "Kozik" in asked.plain_text()
+
+
+async def test_a_question_about_the_bot_gets_what_its_command_says(core: Core) -> None:
+    """ "Do you store my questions?" asked in words gets /privacy's answer, "how do I get
+    alerts?" how to subscribe, "which sources do you use?" the sources: not a decline with
+    unrelated topics, and a privacy question is not kept among the unanswered ones."""
+    privacy = {
+        "Is this chat safe? Do you store my questions?": "en",
+        "can anyone see what I ask here?": "en",
+        "вы храните мои вопросы?": "ru",
+        "безопасно ли писать этому боту?": "ru",
+        "Ці захоўваеце вы мае пытанні?": "be",
+    }
+    alerts = {"how do I subscribe to alerts?": "en", "як падпісацца на навіны?": "be"}
+    sources = {"what sources do you use?": "en", "откуда вы берёте информацию?": "ru"}
+    for i, (text, lang) in enumerate({**privacy, **alerts, **sources}.items()):
+        [reply] = await core.handle(incoming(text, sender=f"about{i}"))
+        assert reply.kind is ReplyKind.INFO and reply.lang == lang, text
+        shown = reply.plain_text()
+        if text in privacy:
+            assert shown.startswith(t(lang, "privacy.body", days=30)[:40]), text
+        elif text in alerts:
+            assert shown.startswith(t(lang, "subscribe.howto")), text
+            assert [c.command for c in reply.choices] == ["/subscribe"]
+        else:
+            assert "Philip Stary" in shown, text
+    assert core.repository is not None
+    assert await core.repository.question_days("2000-01-01") == []
+    assert await core.repository.unanswered("2000-01-01") == []
+    # Asked about the subject, the same words are a question.
+    for text in (
+        "is it safe to join a union in Belarus?",
+        "кто подписал заявление экспертов ООН?",
+    ):
+        [reply] = await core.handle(incoming(text, sender="subject"))
+        assert reply.kind in (ReplyKind.ANSWER, ReplyKind.DECLINE), text
 
 
 async def test_a_request_for_personal_advice_is_not_answered_with_a_fact(core: Core) -> None:
@@ -522,3 +562,12 @@ async def test_odd_page_numbers_show_the_first_page(core: Core) -> None:
         [reply] = await core.handle(incoming(f"/timeline {odd}", sender=f"odd{odd}"))
         assert reply.kind is not ReplyKind.ERROR
         assert reply.plain_text() == first.plain_text(), odd
+
+
+def test_quote_choices_are_told_apart(core: Core) -> None:
+    """Several quotes share a speaker: their buttons show their opening words instead."""
+    quotes = list(core.library.quotes.values())
+    for lang in ("en", "ru", "be"):
+        labels = {quote_label(quote, lang) for quote in quotes}
+        assert len(labels) == len(quotes), lang
+        assert all(len(label) <= LABEL_CHARS for label in labels), labels
