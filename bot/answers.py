@@ -285,16 +285,23 @@ def answer(
 ) -> Reply:
     """The reply to a free-text question (``refers_back``: see ``decline``)."""
     best = result.best
+    reply: Reply | None = None
     if result.answered and best is not None:
         if best.doc_id.startswith(FACT_PREFIX):
             fact = library.facts.get(best.doc_id.removeprefix(FACT_PREFIX))
             if fact is not None and not fact.retracted:
-                return answer_fact(library, fact, lang, best.score)
+                reply = answer_fact(library, fact, lang, best.score)
         elif best.doc_id.startswith(QUOTE_PREFIX):
             quote = library.quotes.get(best.doc_id.removeprefix(QUOTE_PREFIX))
             if quote is not None:
-                return answer_quote(library, quote, lang, best.score)
-    return decline(library, result, lang, refers_back=refers_back)
+                reply = answer_quote(library, quote, lang, best.score)
+    if reply is None:
+        return decline(library, result, lang, refers_back=refers_back)
+    if result.part is not None:
+        # One of several questions: say which, so the rest can be asked on their own.
+        note = Paragraph(text=t(lang, "answer.part", part=shorten(result.part)), style=Style.NOTE)
+        reply = reply.model_copy(update={"paragraphs": (note, *reply.paragraphs)})
+    return reply
 
 
 def event_paragraphs(library: Library, event: Event, lang: str) -> list[Paragraph]:

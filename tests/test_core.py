@@ -13,7 +13,7 @@ from bot.answers import LABEL_CHARS, quote_label
 from bot.core import TIMELINE_PAGE, Core
 from bot.domain import ChatRef, Incoming, Platform, Reply, ReplyKind
 from bot.language import detect
-from bot.library import Library
+from bot.library import Library, question_parts
 from bot.texts import t
 
 
@@ -571,3 +571,18 @@ def test_quote_choices_are_told_apart(core: Core) -> None:
         labels = {quote_label(quote, lang) for quote in quotes}
         assert len(labels) == len(quotes), lang
         assert all(len(label) <= LABEL_CHARS for label in labels), labels
+
+
+async def test_a_message_of_several_questions_gets_the_answer_to_one_of_them(core: Core) -> None:
+    """Declined as a whole, "who heads the FPB? and what is article 33?" is answered by its
+    first question the knowledge answers, and the reply says which one, so the person knows to
+    ask the other on its own. A statement before a question is no question of its own."""
+    [reply] = await core.handle(incoming("who heads the FPB? and what is article 33?"))
+    assert reply.kind is ReplyKind.ANSWER and reply.fact_id == "kozik-appointed"
+    assert reply.plain_text().startswith(t("en", "answer.part", part="who heads the FPB?"))
+    [reply] = await core.handle(incoming("Што такое БКДП? Гэта частка ФПБ?", sender="8"))
+    assert reply.fact_id == "bkdp-what" and "«Што такое БКДП?»" in reply.plain_text()
+    assert question_parts("Kozik ran the FPB. When was he born?") == []
+    assert question_parts("who heads the FPB?") == []
+    [reply] = await core.handle(incoming("Kozik ran the FPB. When was he born?", sender="9"))
+    assert reply.kind is ReplyKind.DECLINE

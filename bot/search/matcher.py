@@ -81,6 +81,8 @@ class MatchResult:
 
     hits: tuple[Hit, ...]
     answered: bool
+    # The one question of a message that asks several that the answer is to (None: the whole).
+    part: str | None = None
 
     @property
     def best(self) -> Hit | None:
