@@ -186,6 +186,14 @@ def test_question_type_must_fit_the_answer() -> None:
     assert not type_mismatch(
         asked("как зовут председателя"), "Председатель ФПБ — Владимир Гончарик."
     )
+    # A number that names something is no count, unless such things are what is counted.
+    assert type_mismatch(
+        asked("how many members does the ILO have"), "He does not say whether Article 33 was used."
+    )
+    assert type_mismatch(asked("сколько членов в МОТ"), "Декрет № 2 и статья 33 Устава.")
+    assert not type_mismatch(
+        asked("how many conventions did the decrees break"), "Conventions No. 105, 122 and 95."
+    )
 
 
 def test_shipped_vectors_cover_the_knowledge_so_a_fresh_install_embeds_nothing(

@@ -141,6 +141,7 @@ class Asked:
     percent: bool
     when: bool
     count: bool
+    counts_named: bool  # counts things known by number: conventions, articles, decrees, cases
     name: bool
     dates: frozenset[str]
     numbers: frozenset[str]
@@ -154,6 +155,7 @@ def asked(question: str) -> Asked:
         percent=bool(_PERCENT_ASKED.search(question)),
         when=bool(_WHEN.search(question)),
         count=bool(_COUNT.search(question)),
+        counts_named=bool(_NAMED_KINDS.search(question)),
         name=bool(_NAME_ASKED.search(question)),
         dates=_found(_YEAR_OR_DATE, question),
         numbers=_found(_NUMBER, question),
@@ -169,8 +171,25 @@ class _Stated:
     percent: bool
     dates: frozenset[str]
     numbers: frozenset[str]
+    quantities: frozenset[str]  # the numbers that name nothing
     latin: bool
     names: frozenset[str]
+
+
+# A number that names something ("Article 33", "Decree No. 2", "Conventions No. 87 and 98")
+# is no count: "how many members does the ILO have" is not answered by "Article 33". It is one
+# when such things are what is counted ("how many conventions..." and a list of them).
+_NAMED_KINDS = re.compile(
+    r"\b(?:articles?|decrees?|conventions?|cases?|стат\w*|артыкул\w*|декрет\w*|дэкрэт\w*"
+    r"|конвенци\w*|канвенцы\w*|дело|дела|дел|справа|справы|спраў)\b",
+    re.IGNORECASE,
+)
+_IDENTIFIER = re.compile(
+    r"\b(?:articles?|decrees?|conventions?|cases?|no\.|nos\.|статья|статьи|статью|статьёй|статье"
+    r"|артыкул\w*|декрет\w*|дэкрэт\w*|конвенци\w*|канвенцы\w*|дело|делу|справ\w*)\s*(?:№\s*)?"
+    r"\d+(?:\s*(?:,|and|и|і)\s*(?:no\.\s*|№\s*)?\d+)*|№\s*\d+",
+    re.IGNORECASE,
+)
 
 
 @lru_cache(maxsize=4096)
@@ -181,6 +200,7 @@ def _stated(answer: str) -> _Stated:
         percent=bool(_PERCENT_STATED.search(answer)),
         dates=_found(_YEAR_OR_DATE, answer),
         numbers=_found(_NUMBER, answer),
+        quantities=_found(_NUMBER, _IDENTIFIER.sub(" ", answer)),
         latin=bool(re.search("[A-Za-z]", answer)),
         names=_names(answer),
     )
@@ -198,7 +218,8 @@ def type_mismatch(question: Asked, answer: str) -> bool:
         return True
     if question.when and not stated.dates - question.dates:
         return True
-    if question.count and all(_YEAR.fullmatch(n) for n in stated.numbers - question.numbers):
+    counted = stated.numbers if question.counts_named else stated.quantities
+    if question.count and all(_YEAR.fullmatch(n) for n in counted - question.numbers):
         return True
     return question.name and stated.latin and not stated.names - question.words
 
