@@ -517,7 +517,7 @@ class Core:
                     choices=[Choice(label=t(lang, "subscribe.choose"), command="/subscribe")],
                 )
             case BotQuestion.SOURCES:
-                return self.sources(lang)
+                return self.sources(lang, intro="evidence.pick")
 
     def what_is_stored(self, lang: str) -> Reply:
         days = self.settings.privacy.pending_question_days

@@ -277,6 +277,8 @@ async def test_a_question_asked_on_the_pages_gets_the_bots_answer_and_is_kept_no
     assert (
         escape(t("en", "advice.personal")) in advice.text and 'class="answer"' not in advice.text
     )
+    stored = await site.client.post("/search", data={"q": "do you store my questions?"})
+    assert escape(t("en", "privacy.body", days=30)[:60]) in stored.text
     vague = await site.client.post("/search", data={"q": "why?"})
     assert escape(t("en", "ask.vague")) in vague.text and 'class="answer"' not in vague.text
     empty = await site.client.post("/search", data={"q": "   "})
