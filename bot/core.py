@@ -50,6 +50,7 @@ SMALL_TALK_TEXTS = {
     SmallTalk.FAREWELL: "smalltalk.farewell",
     SmallTalk.ACKNOWLEDGEMENT: "smalltalk.more",
     SmallTalk.MORE: "smalltalk.further",
+    SmallTalk.COMPLAINT: "smalltalk.complaint",
 }
 
 

@@ -1,5 +1,5 @@
 """Small talk: a message that only greets, thanks, says "ok" or goodbye, asks what the bot is,
-for the source of the last answer, for more than it, or for news.
+for the source of the last answer, for more than it, or for news, or says the last reply missed.
 
 People open a chat with "hi", end it with "thanks!" or "ok" and ask "what can you do?",
 "source?", "what's new?" or "tell me more". None of these is a question the knowledge answers,
@@ -28,6 +28,7 @@ class SmallTalk(StrEnum):
     SOURCE = "source"  # "source?", "откуда это?": the evidence behind the last answer
     NEWS = "news"  # "what's new?", "что нового?": the latest events
     MORE = "more"  # "tell me more", "подробнее": more than the answer just given
+    COMPLAINT = "complaint"  # "that's wrong", "не то": the last reply missed
 
 
 def _phrases(text: str) -> frozenset[str]:
@@ -552,6 +553,66 @@ _MORE_REQUESTS = _phrases(
     jasce
     """
 )
+_COMPLAINTS = _phrases(
+    """
+    wrong
+    that s wrong
+    that is wrong
+    this is wrong
+    it s wrong
+    wrong answer
+    that s the wrong answer
+    you re wrong
+    you are wrong
+    incorrect
+    that s incorrect
+    not true
+    that s not true
+    that is not true
+    not what i asked
+    that s not what i asked
+    that is not what i asked
+    that s not my question
+    not my question
+    you didn t answer my question
+    you did not answer my question
+    that doesn t answer my question
+    that does not answer my question
+    useless
+    you re useless
+    you are useless
+    bad answer
+    неправильно
+    это неправильно
+    неверно
+    это неверно
+    неправда
+    это неправда
+    не то
+    это не то
+    не то спрашивал
+    я не это спрашивал
+    я не об этом спрашивал
+    это не ответ
+    ты не ответил на вопрос
+    ты ошибаешься
+    вы ошибаетесь
+    бесполезно
+    няправільна
+    гэта няправільна
+    няпраўда
+    гэта няпраўда
+    не тое
+    гэта не тое
+    я не пра гэта пытаўся
+    гэта не адказ
+    ты памыляешся
+    вы памыляецеся
+    бескарысна
+    nepravilno
+    ne to
+    """
+)
 # Words that go with any of the above and change nothing: "thanks a lot", "hi there, bot!",
 # "help me please".
 _ALONG = _phrases(
@@ -619,6 +680,7 @@ _KINDS: tuple[tuple[SmallTalk | None, frozenset[str]], ...] = (
     (SmallTalk.SOURCE, _SOURCE_REQUESTS),
     (SmallTalk.NEWS, _NEWS),
     (SmallTalk.MORE, _MORE_REQUESTS),
+    (SmallTalk.COMPLAINT, _COMPLAINTS),
     (SmallTalk.ABOUT, _ABOUT),
     (SmallTalk.THANKS, _THANKS),
     (SmallTalk.FAREWELL, _FAREWELLS),

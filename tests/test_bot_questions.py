@@ -32,6 +32,9 @@ ABOUT_THE_BOT = {
     "какие источники вы используете?": BotQuestion.SOURCES,
     "якія крыніцы вы выкарыстоўваеце?": BotQuestion.SOURCES,
     "адкуль вы бераце інфармацыю?": BotQuestion.SOURCES,
+    "where can I read the full article?": BotQuestion.SOURCES,
+    "дай ссылку на статью": BotQuestion.SOURCES,
+    "дзе можна прачытаць артыкул?": BotQuestion.SOURCES,
 }
 ABOUT_THE_SUBJECT = [
     "is it safe to join a union in belarus",
@@ -46,6 +49,8 @@ ABOUT_THE_SUBJECT = [
     "Ці мае МАП права ўводзіць санкцыі?",
     "who keeps the unionists in prison",
     "I keep reading about article 33, what is its history",
+    "what does the article say about Kozik?",
+    "what did the statement say about the link between unions and the 2020 unrest?",
 ]
 
 

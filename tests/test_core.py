@@ -424,6 +424,33 @@ async def test_a_command_typed_without_its_slash_is_the_command(
     assert reply.plain_text().startswith(f"{heading} — ")
 
 
+async def test_asking_for_the_timeline_in_words_gets_the_timeline(core: Core) -> None:
+    for typed, lang in {
+        "timeline of events": "en",
+        "Chronology?": "en",
+        "хронология событий": "ru",
+        "усе падзеі": "be",
+    }.items():
+        [reply] = await core.handle(incoming(typed, sender=typed))
+        assert reply.plain_text() == core.timeline(lang, 1).plain_text(), typed
+
+
+async def test_saying_the_reply_missed_gets_an_apology_and_how_to_ask_again(core: Core) -> None:
+    """ "That's not what I asked" is no question: answered as one, it met a fact about what
+    Guy Ryder asked."""
+    for typed, lang in {
+        "that's not what I asked": "en",
+        "you're wrong!": "en",
+        "это не то": "ru",
+        "гэта няпраўда": "be",
+    }.items():
+        [reply] = await core.handle(incoming(typed, sender=typed))
+        assert reply.kind is ReplyKind.INFO, typed
+        assert reply.plain_text() == t(lang, "smalltalk.complaint"), typed
+    assert core.repository is not None
+    assert await core.repository.unanswered("2000-01-01") == []
+
+
 async def test_start_as_a_word_is_the_welcome_not_a_fact_about_beginnings(core: Core) -> None:
     [reply] = await core.handle(incoming("start"))
     assert reply.plain_text().startswith("Hello! I answer questions")
