@@ -28,7 +28,7 @@ FACT_PREFIX = "fact:"
 QUOTE_PREFIX = "quote:"
 TOPIC_NAME_SCORE = 85  # rapidfuzz token-set ratio: the words typed are (nearly) in the title
 MAX_PARTS = 3
-_AFTER_QUESTION_MARK = re.compile(r"(?<=[?？])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?？…])\s+")
 
 
 def search_form(query: str) -> str:
@@ -42,13 +42,19 @@ def search_form(query: str) -> str:
 
 
 def question_parts(query: str) -> list[str]:
-    """The questions of a message that asks several, each ended by a question mark ("who heads
-    the FPB? and what is article 33?"); [] for a message that asks one. A statement before a
-    question ("Kozik ran the FPB. When was he born?") is no question of its own."""
-    parts = [p.strip() for p in _AFTER_QUESTION_MARK.split(query) if p.strip()]
-    if len(parts) < 2:
+    """The questions of a message of several sentences: each sentence ended by a question
+    mark, and a last one left open ("Hi! I'm a student. When were the unions liquidated?",
+    "who heads the FPB? and what is article 33?"); [] for a message of one sentence. A
+    statement is no question of its own."""
+    sentences = [p.strip() for p in _SENTENCE_END.split(query.strip()) if p.strip()]
+    if len(sentences) < 2:
         return []
-    return [p for p in parts if terms(search_form(p))][:MAX_PARTS]
+    asked = [
+        p
+        for i, p in enumerate(sentences)
+        if p.endswith(("?", "？")) or (i == len(sentences) - 1 and not p.endswith((".", "!", "…")))
+    ]
+    return [p for p in asked if terms(search_form(p))][:MAX_PARTS]
 
 
 def fact_document(fact: Fact, topics: dict[str, Topic]) -> Document:
@@ -175,16 +181,17 @@ class Library:
     async def search(self, query: str) -> MatchResult:
         """The best entries for a question, and whether the best one answers it.
 
-        A message of several questions that is declined as a whole is answered by the first
-        of them that the knowledge answers (measured on the tuning sets: two more answered,
-        none lost), and the result says which one it was."""
+        A message of several sentences that is declined as a whole is answered by the first
+        of its questions that the knowledge answers (measured on the tuning sets: two more
+        answered, none lost); when it asks several, the result says which one it was."""
         result = await self._search(query)
         if result.answered:
             return result
-        for part in question_parts(query):
+        parts = question_parts(query)
+        for part in parts:
             found = await self._search(part)
             if found.answered:
-                return replace(found, part=part)
+                return replace(found, part=part) if len(parts) > 1 else found
         return result
 
     async def _search(self, query: str) -> MatchResult:

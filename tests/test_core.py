@@ -609,7 +609,13 @@ async def test_a_message_of_several_questions_gets_the_answer_to_one_of_them(cor
     assert reply.plain_text().startswith(t("en", "answer.part", part="who heads the FPB?"))
     [reply] = await core.handle(incoming("Што такое БКДП? Гэта частка ФПБ?", sender="8"))
     assert reply.fact_id == "bkdp-what" and "«Што такое БКДП?»" in reply.plain_text()
-    assert question_parts("Kozik ran the FPB. When was he born?") == []
     assert question_parts("who heads the FPB?") == []
+    assert question_parts("Kozik ran the FPB. When was he born?") == ["When was he born?"]
     [reply] = await core.handle(incoming("Kozik ran the FPB. When was he born?", sender="9"))
     assert reply.kind is ReplyKind.DECLINE
+    # One question after a few words about the person asking: answered, with no such line.
+    [reply] = await core.handle(
+        incoming("Вітаю! Я студэнтка, пішу курсавую. Калі ліквідавалі незалежныя прафсаюзы?")
+    )
+    assert reply.fact_id == "liquidation-2022"
+    assert not reply.plain_text().startswith(t("be", "answer.part", part="")[:20])
