@@ -39,17 +39,19 @@ _YOU = _any(
     r"вы|ты|бот|бота|боце|ботам|вас|цябе|ваш\w*|тва\w*|вам|табе",
 )
 # Doing something with what people write.
-_KEEPING = _any(
-    r"store[sd]?|storing|save[sd]?|saving|keep|keeps|kept|log|logs|logged|logging|record(?:s|ed)?"
-    r"|track(?:s|ed|ing)?|collect(?:s|ed)?|share[sd]?|sell|sells|monitor(?:s|ed)?|read|reads"
-    r"|see|sees|delete[sd]?|erase|remove|forget|retain(?:s|ed)?|pass on|hand over|give",
-    r"хран\w*|сохран\w*|записыва\w*|логир\w*|собира\w*|переда\w*|отслежива\w*|видите|видишь"
-    r"|видит|видят|читаете|читаешь|читает|читают|удал\w*|сотр\w*|стере\w*|забуд\w*",
-    r"захоўва\w*|захава\w*|запісва\w*|збіра\w*|перада\w*|адсочва\w*|бачыце|бачыш|бачыць|бачаць"
-    r"|чытаеце|чытаеш|чытае|чытаюць|выдал\w*|сатр\w*|сцер\w*|забуд\w*",
+_KEEPING = re.compile(
+    _any(
+        r"store[sd]?|storing|save[sd]?|saving|keep|keeps|kept|log|logs|logged|logging|record(?:s|ed)?"
+        r"|track(?:s|ed|ing)?|collect(?:s|ed)?|share[sd]?|sell|sells|monitor(?:s|ed)?|read|reads"
+        r"|see|sees|delete[sd]?|erase|remove|forget|retain(?:s|ed)?|pass on|hand over|give",
+        r"хран\w*|сохран\w*|записыва\w*|логир\w*|собира\w*|переда\w*|отслежива\w*|видите|видишь"
+        r"|видит|видят|читаете|читаешь|читает|читают|удал\w*|сотр\w*|стере\w*|забуд\w*",
+        r"захоўва\w*|захава\w*|запісва\w*|збіра\w*|перада\w*|адсочва\w*|бачыце|бачыш|бачыць|бачаць"
+        r"|чытаеце|чытаеш|чытае|чытаюць|выдал\w*|сатр\w*|сцер\w*|забуд\w*",
+    )
 )
 # What people write, or who they are.
-_WRITING = (
+_WRITINGS = _any(
     r"questions?|messages?|data|chats?|history|conversations?|ip|identity|name|phone|number"
     r"|account|logs|info|information|details|quer(?:y|ies)|searches|personal|who i am",
     r"вопрос\w*|сообщени\w*|данн\w*|переписк\w*|истори\w*|лог\w*|информаци\w*|личн\w*|имя"
@@ -57,7 +59,6 @@ _WRITING = (
     r"пытанн\w*|паведамленн\w*|дадзен\w*|даны[яхм]\w*|звестк\w*|перапіск\w*|гісторы\w*|лог\w*"
     r"|інфармацы\w*|асабіст\w*|імя|нумар\w*|акаўнт\w*",
 )
-_WRITINGS = _any(*_WRITING)
 _MY = _any(r"my|our", r"мо[йяиюё]\w*|наш\w*", r"мае|мой|мая|маю|маі\w*|наш\w*")
 _PRIVATE = re.compile(
     _any(
@@ -143,7 +144,6 @@ _SOURCES = re.compile(
         )
     )
 )
-_KEEPING_RE = re.compile(_KEEPING)
 # "do *you* keep logs", "are *my questions* stored": not "I keep reading about its history".
 _YOUR_WRITINGS = re.compile(rf"{_YOU}.*{_WRITINGS}|{_WRITINGS}.*{_YOU}|{_MY} {_WRITINGS}")
 
@@ -159,7 +159,7 @@ def asks_about_bot(text: str) -> BotQuestion | None:
         _PRIVATE.search(folded)
         or _SAFE_HERE.search(folded)
         or (_SAFE.search(folded) and _HERE.search(folded))
-        or (_KEEPING_RE.search(folded) and _YOUR_WRITINGS.search(folded))
+        or (_KEEPING.search(folded) and _YOUR_WRITINGS.search(folded))
     ):
         return BotQuestion.PRIVACY
     return None
