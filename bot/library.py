@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 FACT_PREFIX = "fact:"
 QUOTE_PREFIX = "quote:"
 TOPIC_NAME_SCORE = 85  # rapidfuzz token-set ratio: the words typed are (nearly) in the title
-MAX_PARTS = 3
 _SENTENCE_END = re.compile(r"(?<=[.!?？…])\s+")
 
 
@@ -54,7 +53,7 @@ def question_parts(query: str) -> list[str]:
         for i, p in enumerate(sentences)
         if p.endswith(("?", "？")) or (i == len(sentences) - 1 and not p.endswith((".", "!", "…")))
     ]
-    return [p for p in asked if terms(search_form(p))][:MAX_PARTS]
+    return [p for p in asked if terms(search_form(p))]
 
 
 def fact_document(fact: Fact, topics: dict[str, Topic]) -> Document:
@@ -181,17 +180,19 @@ class Library:
     async def search(self, query: str) -> MatchResult:
         """The best entries for a question, and whether the best one answers it.
 
-        A message of several sentences that is declined as a whole is answered by the first
-        of its questions that the knowledge answers (measured on the tuning sets: two more
-        answered, none lost); when it asks several, the result says which one it was."""
+        A message of several sentences that is declined as a whole may be answered by its first
+        question (measured on the tuning sets: two more answered, none lost); when it asks
+        several, the result says which one it was."""
         result = await self._search(query)
         if result.answered:
             return result
+        # Only the first question is tried: each costs an embedding, and a declined message
+        # should not cost several.
         parts = question_parts(query)
-        for part in parts:
-            found = await self._search(part)
+        if parts:
+            found = await self._search(parts[0])
             if found.answered:
-                return replace(found, part=part) if len(parts) > 1 else found
+                return replace(found, part=parts[0]) if len(parts) > 1 else found
         return result
 
     async def _search(self, query: str) -> MatchResult:
