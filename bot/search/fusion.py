@@ -179,15 +179,16 @@ class _Stated:
 # A number that names something ("Article 33", "Decree No. 2", "Conventions No. 87 and 98")
 # is no count: "how many members does the ILO have" is not answered by "Article 33". It is one
 # when such things are what is counted ("how many conventions..." and a list of them).
+_NUMBERED_KINDS = (  # the kinds' forms common to both patterns below
+    r"articles?|decrees?|conventions?|cases?|артыкул\w*|декрет\w*|дэкрэт\w*|конвенци\w*"
+    r"|канвенцы\w*"
+)
 _NAMED_KINDS = re.compile(
-    r"\b(?:articles?|decrees?|conventions?|cases?|стат\w*|артыкул\w*|декрет\w*|дэкрэт\w*"
-    r"|конвенци\w*|канвенцы\w*|дело|дела|дел|справа|справы|спраў)\b",
-    re.IGNORECASE,
+    rf"\b(?:{_NUMBERED_KINDS}|стат\w*|дело|дела|дел|справа|справы|спраў)\b", re.IGNORECASE
 )
 _IDENTIFIER = re.compile(
-    r"\b(?:articles?|decrees?|conventions?|cases?|no\.|nos\.|статья|статьи|статью|статьёй|статье"
-    r"|артыкул\w*|декрет\w*|дэкрэт\w*|конвенци\w*|канвенцы\w*|дело|делу|справ\w*)\s*(?:№\s*)?"
-    r"\d+(?:\s*(?:,|and|и|і)\s*(?:no\.\s*|№\s*)?\d+)*|№\s*\d+",
+    rf"\b(?:{_NUMBERED_KINDS}|no\.|nos\.|статья|статьи|статью|статьёй|статье|дело|делу|справ\w*)"
+    r"\s*(?:№\s*)?\d+(?:\s*(?:,|and|и|і)\s*(?:no\.\s*|№\s*)?\d+)*|№\s*\d+",
     re.IGNORECASE,
 )
 
