@@ -58,18 +58,18 @@ def question_parts(query: str) -> list[str]:
 
 def fact_document(fact: Fact, topics: dict[str, Topic]) -> Document:
     """What the index sees of a fact: keywords weigh most, then phrasings, then the answer."""
-    topic_words = " ".join(
+    topic_words = "\n".join(
         text
         for t in fact.topics
         if t in topics
         for text in (topics[t].title.en, topics[t].title.ru or "", topics[t].title.be or "")
     )
-    answer = " ".join(x for x in (fact.answer.en, fact.answer.ru, fact.answer.be) if x)
+    answer = "\n".join(x for x in (fact.answer.en, fact.answer.ru, fact.answer.be) if x)
     return Document(
         id=FACT_PREFIX + fact.id,
         fields=(
-            (" ".join(fact.keywords.all()), 1.0),
-            (" ".join(fact.questions.all()), 0.9),
+            ("\n".join(fact.keywords.all()), 1.0),
+            ("\n".join(fact.questions.all()), 0.9),
             (answer, 0.6),
             (fact.evidence, 0.5),
             (topic_words, 0.3),
@@ -111,12 +111,12 @@ def knowledge_passages(kb: KnowledgeBase) -> list[str]:
 def quote_document(quote: Quote) -> Document:
     """What the index sees of a quote: its words, translations, speaker and keywords."""
     translation = quote.translation
-    translated = " ".join(x for x in (translation.ru, translation.be) if x) if translation else ""
-    speaker = " ".join(x for x in (quote.speaker.en, quote.speaker.ru, quote.speaker.be) if x)
+    translated = "\n".join(x for x in (translation.ru, translation.be) if x) if translation else ""
+    speaker = "\n".join(x for x in (quote.speaker.en, quote.speaker.ru, quote.speaker.be) if x)
     return Document(
         id=QUOTE_PREFIX + quote.id,
         fields=(
-            (" ".join(quote.keywords.all()), 1.0),
+            ("\n".join(quote.keywords.all()), 1.0),
             (quote.text, 0.7),
             (translated, 0.6),
             (speaker, 0.6),

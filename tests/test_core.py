@@ -73,7 +73,12 @@ async def test_a_declined_question_that_says_only_he_or_they_is_asked_to_name_th
         # The close topics are still offered, but not to wait for an answer to it as asked.
         assert reply.choices, text
         assert not any(c.command.startswith("/notifyme") for c in reply.choices), text
-    for text in ("What is the capital of Australia?", "what did Lukashenko say about his pay?"):
+    # A pronoun after a name points at that name: nothing to name, and worth waiting for.
+    for text in (
+        "What is the capital of Australia?",
+        "what did Lukashenko say about his pay?",
+        "who is Alexander Yaroshuk and what happened to him?",
+    ):
         [reply] = await core.handle(incoming(text, sender=text))
         assert reply.kind is ReplyKind.DECLINE, text
         assert t("en", "decline.name_them") not in reply.plain_text(), text

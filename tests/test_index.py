@@ -17,7 +17,7 @@ import pytest
 
 from bot.knowledge.models import Fact, KnowledgeBase, Phrases
 from bot.library import fact_document, quote_document
-from bot.search.index import Document, SearchIndex
+from bot.search.index import Document, NameLeads, SearchIndex
 from bot.search.matcher import LexicalMatch, MatchResult, match
 from bot.search.normalize import terms
 from bot.search.questions import HELD_OUT_SET, TUNING_SETS, load_questions
@@ -42,6 +42,7 @@ class ReferenceIndex:
         self.slot_ids: dict[str, int] = {}
         self.posting_dicts: dict[str, dict[int, float]] = {}
         self.vocabulary_version = 0
+        self.names = NameLeads()
 
     def __len__(self) -> int:
         return len(self.slot_ids)
@@ -57,6 +58,7 @@ class ReferenceIndex:
             for t in terms(text):
                 if weights.get(t, 0.0) < weight:
                     weights[t] = weight
+            self.names.note(text)
         slot = len(self.slots)
         phrases = tuple(p for p in (" ".join(terms(p)) for p in document.phrases) if p)
         self.slots.append((document.id, document.topics, phrases, weights))
@@ -91,6 +93,9 @@ class ReferenceIndex:
 
     def has_term(self, t: str) -> bool:
         return t in self.posting_dicts
+
+    def leads_names_only(self, t: str) -> bool:
+        return self.names.leads_only(t)
 
     def document_frequency(self, t: str) -> int:
         return len(self.posting_dicts.get(t, ()))
@@ -288,3 +293,21 @@ def test_postings_are_read_only_views() -> None:
     index.add(Document("a", (("union", 1.0),)))
     assert index.postings("strike")[0].tolist() == [1]
     assert index.postings("union")[0].tolist() == [2]
+
+
+def test_a_word_seen_only_leading_a_name_is_told_apart() -> None:
+    names = NameLeads()
+    names.note("Alexander Lukashenko was elected.\nThe European Union withdrew trade preferences.")
+    names.note("European trade union leaders. Guy Ryder wrote to Guy.")
+    [alexander] = terms("Alexander")
+    [european] = terms("European")
+    [guy] = terms("Guy")
+    assert names.leads_only(alexander)
+    # Seen before a lower-case word, or alone: a word, not only a first name.
+    assert not names.leads_only(european) and not names.leads_only(guy)
+    # Texts joined by a newline are not one name.
+    names = NameLeads()
+    names.note("Leonid Kozik\nMinsk Tractor Works")
+    [kozik] = terms("Kozik")
+    [minsk] = terms("Minsk")
+    assert not names.leads_only(kozik) and names.leads_only(minsk)

@@ -86,6 +86,18 @@ async def test_off_topic_still_declined(library: Library, question: str) -> None
     assert not (await library.search(question)).answered
 
 
+async def test_a_known_first_name_with_another_surname_is_someone_else(library: Library) -> None:
+    """Lukashenko's first name alone is no evidence: "Alexander Yaroshuk", whom the sources never
+    mention, must not get the fact on Lukashenko's election, in any language."""
+    for question in ("who is Alexander Yaroshuk?", "кто такой Александр Ярошук?"):
+        assert not (await library.search(question)).answered, question
+    for question in ("хто такі Аляксандр Ярашук?", "kto takoy Aleksandr Yaroshuk"):
+        assert not (await library.search(question)).answered, question
+    result = await library.search("who is Alexander Lukashenko")
+    assert result.answered and result.best is not None
+    assert result.best.doc_id == FACT_PREFIX + "lukashenko-elected-1994"
+
+
 async def test_restart_reembeds_nothing_unchanged(kb: KnowledgeBase, tmp_path: Path) -> None:
     cache = tmp_path / "vectors.sqlite3"
     texts = ["Decree No. 2 of 26 January 1999", "Декрет № 2", "Case No. 1849"]

@@ -11,7 +11,9 @@ and its phrases joined into one string.
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,12 +22,14 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.search.normalize import terms
+from bot.search.stopwords import STOPWORDS
 
 Slots = npt.NDArray[np.int32]
 _Scalar = TypeVar("_Scalar", bound=np.generic)
 Weights = npt.NDArray[np.float32]
 
 
+_WORD = re.compile(r"[^\W_]+")
 _NO_SLOTS: Slots = np.zeros(0, np.int32)
 _NO_WEIGHTS: Weights = np.zeros(0, np.float32)
 _NO_SLOTS.flags.writeable = _NO_WEIGHTS.flags.writeable = False
@@ -35,8 +39,9 @@ _NO_SLOTS.flags.writeable = _NO_WEIGHTS.flags.writeable = False
 class Document:
     """What the index needs of one searchable entry (a fact or a quote).
 
-    ``fields`` are (text, weight) pairs: keywords weigh more than the answer text. ``phrases`` are
-    the short phrasings used to re-rank the best candidates as whole strings.
+    ``fields`` are (text, weight) pairs: keywords weigh more than the answer text; separate the
+    texts joined in one field with a newline, so that no name seems to run across them.
+    ``phrases`` are the short phrasings used to re-rank the best candidates as whole strings.
     """
 
     id: str
@@ -158,6 +163,37 @@ def _grown(array: npt.NDArray[_Scalar], capacity: int) -> npt.NDArray[_Scalar]:
     return grown
 
 
+class NameLeads:
+    """Which words of the indexed texts are only ever seen leading a name: "Alexander" of
+    "Alexander Lukashenko". Such a first name is no evidence when a question gives it another
+    surname ("Alexander Yaroshuk"). Only grows: a removed entry's names still count, which is
+    harmless."""
+
+    def __init__(self) -> None:
+        self._leading: set[str] = set()
+        self._otherwise: set[str] = set()
+
+    def note(self, text: str) -> None:
+        """Learn from one text: a capitalised word followed, after one space, by another."""
+        found: list[re.Match[str] | None] = [*_WORD.finditer(text), None]
+        for word, following in itertools.pairwise(found):
+            assert word is not None
+            name = word.group()
+            if name.casefold() in STOPWORDS:
+                continue
+            leads = (
+                following is not None
+                and name[0].isupper()
+                and following.group()[0].isupper()
+                and text[word.end() : following.start()] == " "
+            )
+            for t in terms(name):
+                (self._leading if leads else self._otherwise).add(t)
+
+    def leads_only(self, t: str) -> bool:
+        return t in self._leading and t not in self._otherwise
+
+
 class SearchIndex:
     """An in-memory inverted index with per-field weights and a fuzzy-matchable vocabulary."""
 
@@ -174,6 +210,7 @@ class SearchIndex:
         self._by_length: dict[int, list[str]] = {}
         self._vocabulary_version = 0
         self._changes = 0
+        self._names = NameLeads()
         for document in documents:
             self.add(document)
 
@@ -203,6 +240,7 @@ class SearchIndex:
             for t in terms(text):
                 if weights.get(t, 0.0) < weight:
                     weights[t] = weight
+            self._names.note(text)
         slot = len(self._slots)
         term_ids = [self._intern(t) for t in weights]
         self._postings.append(
@@ -214,6 +252,10 @@ class SearchIndex:
         topics = self._topic_lists.setdefault(document.topics, document.topics)
         self._slots.append(_Slot(document.id, topics, phrases, tuple(sorted(term_ids))))
         self._slot_of[document.id] = slot
+
+    def leads_names_only(self, t: str) -> bool:
+        """Whether the term's word is only ever seen as the first word of a name."""
+        return self._names.leads_only(t)
 
     def remove(self, doc_id: str) -> None:
         """Drop a document; unknown ids are ignored."""

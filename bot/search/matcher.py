@@ -167,9 +167,13 @@ class LexicalMatch:
         self._known: list[tuple[tuple[str, ...], float]] = []
         if not self._query_terms or len(index) == 0:
             return
-        for term in self._query_terms:
-            expansions = expand(index, term)
+        expanded = [expand(index, term) for term in self._query_terms]
+        for at, (term, expansions) in enumerate(zip(self._query_terms, expanded, strict=True)):
             place = PLACE_WEIGHT if term in PLACE_TERMS else 1.0
+            if at + 1 < len(expanded) and _first_name_of_another(
+                index, expansions, expanded[at + 1]
+            ):
+                expansions = ()
             if not expansions:
                 self._total_weight += index.idf(term) * UNKNOWN_WORD_WEIGHT * place
                 continue
@@ -237,6 +241,20 @@ class LexicalMatch:
                 self._hits[slot] = self._hit(slot, self._coverage)
         hits = sorted((h for h in self._hits.values() if h), key=lambda h: (-h.score, h.doc_id))
         return MatchResult(tuple(hits), _is_answer(hits, self._settings))
+
+
+def _first_name_of_another(
+    index: SearchIndex,
+    expansions: tuple[tuple[str, float], ...],
+    following: tuple[tuple[str, float], ...],
+) -> bool:
+    """A known first name followed by a surname no entry knows: "Alexander Yaroshuk" is not
+    Alexander Lukashenko, so "Alexander" counts as unknown too."""
+    return (
+        bool(expansions)
+        and not following
+        and all(index.leads_names_only(t) for t, _ in expansions)
+    )
 
 
 def _phrase_similarity(query: str, phrases: Sequence[str]) -> float:
