@@ -612,7 +612,7 @@ async def test_a_message_of_several_questions_gets_the_answer_to_one_of_them(cor
     [reply] = await core.handle(incoming("who heads the FPB? and what is article 33?"))
     assert reply.kind is ReplyKind.ANSWER and reply.fact_id == "kozik-appointed"
     assert reply.plain_text().startswith(t("en", "answer.part", part="who heads the FPB?"))
-    [reply] = await core.handle(incoming("Што такое БКДП? Гэта частка ФПБ?", sender="8"))
+    [reply] = await core.handle(incoming("Што такое БКДП? І калі яго ліквідавалі?", sender="8"))
     assert reply.fact_id == "bkdp-what" and "«Што такое БКДП?»" in reply.plain_text()
     assert question_parts("who heads the FPB?") == []
     assert question_parts("Kozik ran the FPB. When was he born?") == ["When was he born?"]

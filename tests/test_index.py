@@ -16,10 +16,10 @@ import numpy.typing as npt
 import pytest
 
 from bot.knowledge.models import Fact, KnowledgeBase, Phrases
-from bot.library import fact_document, quote_document
+from bot.library import FACT_PREFIX, fact_document, quote_document
 from bot.search.index import Document, NameLeads, SearchIndex
 from bot.search.matcher import LexicalMatch, MatchResult, match
-from bot.search.normalize import terms
+from bot.search.normalize import MAX_QUERY_CHARS, index_terms, terms
 from bot.search.questions import HELD_OUT_SET, TUNING_SETS, load_questions
 
 OFF_TOPIC = (
@@ -55,7 +55,7 @@ class ReferenceIndex:
         self.remove(document.id)
         weights: dict[str, float] = {}
         for text, weight in document.fields:
-            for t in terms(text):
+            for t in index_terms(text):
                 if weights.get(t, 0.0) < weight:
                     weights[t] = weight
             self.names.note(text)
@@ -311,3 +311,22 @@ def test_a_word_seen_only_leading_a_name_is_told_apart() -> None:
     [kozik] = terms("Kozik")
     [minsk] = terms("Minsk")
     assert not names.leads_only(kozik) and names.leads_only(minsk)
+
+
+def test_every_phrasing_of_a_long_field_is_indexed(kb: KnowledgeBase) -> None:
+    """An entry's phrasings in three languages run to thousands of characters, beyond what is
+    read of a question: the last (Belarusian) ones must be indexed too."""
+    topics = {t.id: t for t in kb.topics}
+    facts = [f for f in kb.facts if not f.retracted and f.questions.be]
+    index = SearchIndex([fact_document(f, topics) for f in facts])
+    assert len("\n".join(facts[0].questions.all())) > MAX_QUERY_CHARS
+    for fact in facts:
+        slot = index.slot_of(FACT_PREFIX + fact.id)
+        for t in terms(fact.questions.be[-1]):
+            assert slot in index.postings(t)[0].tolist(), (fact.id, t)
+
+
+def test_index_terms_reads_a_text_of_any_length_without_splitting_words() -> None:
+    text = " ".join(f"word{i}" for i in range(400))
+    assert len(text) > 2 * MAX_QUERY_CHARS
+    assert index_terms(text) == [t for w in text.split() for t in terms(w)]

@@ -11,17 +11,17 @@ and its phrases joined into one string.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from bot.search.normalize import terms
+from bot.search.normalize import fold, index_terms, terms
 from bot.search.stopwords import STOPWORDS
 
 Slots = npt.NDArray[np.int32]
@@ -29,7 +29,8 @@ _Scalar = TypeVar("_Scalar", bound=np.generic)
 Weights = npt.NDArray[np.float32]
 
 
-_WORD = re.compile(r"[^\W_]+")
+# A word followed by one space and a letter (the lookahead leaves "B" of "A B C" to pair again).
+_WORD_AND_NEXT = re.compile(r"(?<![^\W_])([^\W_]+) (?=[^\W\d_])")
 _NO_SLOTS: Slots = np.zeros(0, np.int32)
 _NO_WEIGHTS: Weights = np.zeros(0, np.float32)
 _NO_SLOTS.flags.writeable = _NO_WEIGHTS.flags.writeable = False
@@ -173,22 +174,17 @@ class NameLeads:
         self._leading: set[str] = set()
         self._otherwise: set[str] = set()
 
-    def note(self, text: str) -> None:
-        """Learn from one text: a capitalised word followed, after one space, by another."""
-        found: list[re.Match[str] | None] = [*_WORD.finditer(text), None]
-        for word, following in itertools.pairwise(found):
-            assert word is not None
-            name = word.group()
-            if name.casefold() in STOPWORDS:
-                continue
-            leads = (
-                following is not None
-                and name[0].isupper()
-                and following.group()[0].isupper()
-                and text[word.end() : following.start()] == " "
-            )
-            for t in terms(name):
-                (self._leading if leads else self._otherwise).add(t)
+    def note(self, text: str, text_terms: list[str] | None = None) -> None:
+        """Learn from one text (``text_terms``: its ``terms``, if already at hand): a
+        capitalised word followed, after one space, by another leads a name."""
+        leading: Counter[str] = Counter()
+        for pair in _WORD_AND_NEXT.finditer(text):
+            first = pair.group(1)
+            if first[0].isupper() and text[pair.end()].isupper() and fold(first) not in STOPWORDS:
+                leading.update(terms(first))
+        self._leading.update(leading)
+        seen = Counter(index_terms(text) if text_terms is None else text_terms)
+        self._otherwise.update(t for t, n in seen.items() if n > leading[t])
 
     def leads_only(self, t: str) -> bool:
         return t in self._leading and t not in self._otherwise
@@ -237,10 +233,11 @@ class SearchIndex:
         self._changes += 1
         weights: dict[str, float] = {}
         for text, weight in document.fields:
-            for t in terms(text):
+            text_terms = index_terms(text)
+            for t in text_terms:
                 if weights.get(t, 0.0) < weight:
                     weights[t] = weight
-            self._names.note(text)
+            self._names.note(text, text_terms)
         slot = len(self._slots)
         term_ids = [self._intern(t) for t in weights]
         self._postings.append(

@@ -150,6 +150,22 @@ def terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
     return out
 
 
+def index_terms(text: str) -> list[str]:
+    """``terms`` of a text of any length: ``terms`` reads only the first ``MAX_QUERY_CHARS``
+    characters, as of a question, while an entry's phrasings in three languages run to
+    thousands. Read in pieces cut at a space or newline, so no word is split."""
+    out: list[str] = []
+    rest = text
+    while rest:
+        cut = len(rest)
+        if cut > MAX_QUERY_CHARS:
+            space = max(rest.rfind(" ", 0, MAX_QUERY_CHARS), rest.rfind("\n", 0, MAX_QUERY_CHARS))
+            cut = space + 1 or MAX_QUERY_CHARS
+        out += terms(rest[:cut])
+        rest = rest[cut:]
+    return out
+
+
 def normalize(text: str) -> str:
     """The whole text as space-separated index terms (idempotent on its own output)."""
     return " ".join(terms(text, keep_stopwords=True))
