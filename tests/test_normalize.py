@@ -81,6 +81,23 @@ def test_number_forms(text: str) -> None:
     assert terms(text)[-1] == "2"
 
 
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [
+        ("Art. 33", "Article 33"),
+        ("art 33", "article 33"),
+        ("ст. 33 Устава", "статья 33 Устава"),
+        ("арт.33", "артыкул 33"),
+    ],
+)
+def test_article_abbreviations_before_a_number(short: str, long: str) -> None:
+    assert terms(short) == terms(long)
+
+
+def test_an_abbreviation_without_a_number_is_left_alone() -> None:
+    assert terms("art") != terms("article")
+
+
 def test_digit_groups_and_percent() -> None:
     assert "4000" in terms("more than 4,000 workers")
     assert "4000" in terms("4 000 рабочих")
