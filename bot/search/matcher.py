@@ -7,7 +7,9 @@ Scoring in two stages:
    seven, two beyond). Each entry scores the IDF-weighted share
    of the query's terms it holds, times the weight of the field holding them: the *coverage*.
    A query word no entry knows counts against every entry, which is what makes off-topic
-   questions ("the weather in Minsk") decline.
+   questions ("the weather in Minsk") decline. So does a first name the knowledge only uses
+   before a surname ("Alexander" of "Alexander Lukashenko") when the question follows it with
+   a surname no entry knows ("Alexander Yaroshuk").
 2. The best candidates are re-ranked by comparing the whole query with their phrasings
    (rapidfuzz ``token_set_ratio``/``token_sort_ratio``), which rewards word order and paraphrase.
 
