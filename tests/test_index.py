@@ -55,10 +55,11 @@ class ReferenceIndex:
         self.remove(document.id)
         weights: dict[str, float] = {}
         for text, weight in document.fields:
-            for t in index_terms(text):
+            text_terms = index_terms(text)
+            for t in text_terms:
                 if weights.get(t, 0.0) < weight:
                     weights[t] = weight
-            self.names.note(text)
+            self.names.note(text, text_terms)
         slot = len(self.slots)
         phrases = tuple(p for p in (" ".join(terms(p)) for p in document.phrases) if p)
         self.slots.append((document.id, document.topics, phrases, weights))
@@ -295,10 +296,18 @@ def test_postings_are_read_only_views() -> None:
     assert index.postings("union")[0].tolist() == [2]
 
 
-def test_a_word_seen_only_leading_a_name_is_told_apart() -> None:
+def learned(*texts: str) -> NameLeads:
     names = NameLeads()
-    names.note("Alexander Lukashenko was elected.\nThe European Union withdrew trade preferences.")
-    names.note("European trade union leaders. Guy Ryder wrote to Guy.")
+    for text in texts:
+        names.note(text, index_terms(text))
+    return names
+
+
+def test_a_word_seen_only_leading_a_name_is_told_apart() -> None:
+    names = learned(
+        "Alexander Lukashenko was elected.\nThe European Union withdrew trade preferences.",
+        "European trade union leaders. Guy Ryder wrote to Guy.",
+    )
     [alexander] = terms("Alexander")
     [european] = terms("European")
     [guy] = terms("Guy")
@@ -306,8 +315,7 @@ def test_a_word_seen_only_leading_a_name_is_told_apart() -> None:
     # Seen before a lower-case word, or alone: a word, not only a first name.
     assert not names.leads_only(european) and not names.leads_only(guy)
     # Texts joined by a newline are not one name.
-    names = NameLeads()
-    names.note("Leonid Kozik\nMinsk Tractor Works")
+    names = learned("Leonid Kozik\nMinsk Tractor Works")
     [kozik] = terms("Kozik")
     [minsk] = terms("Minsk")
     assert not names.leads_only(kozik) and names.leads_only(minsk)

@@ -174,16 +174,16 @@ class NameLeads:
         self._leading: set[str] = set()
         self._otherwise: set[str] = set()
 
-    def note(self, text: str, text_terms: list[str] | None = None) -> None:
-        """Learn from one text (``text_terms``: its ``terms``, if already at hand): a
-        capitalised word followed, after one space, by another leads a name."""
+    def note(self, text: str, text_terms: list[str]) -> None:
+        """Learn from one text and its ``index_terms``: a capitalised word followed, after one
+        space, by another leads a name."""
         leading: Counter[str] = Counter()
         for pair in _WORD_AND_NEXT.finditer(text):
             first = pair.group(1)
             if first[0].isupper() and text[pair.end()].isupper() and fold(first) not in STOPWORDS:
                 leading.update(terms(first))
         self._leading.update(leading)
-        seen = Counter(index_terms(text) if text_terms is None else text_terms)
+        seen = Counter(text_terms)
         self._otherwise.update(t for t, n in seen.items() if n > leading[t])
 
     def leads_only(self, t: str) -> bool:
