@@ -21,8 +21,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from bot.search.normalize import fold, index_terms, terms
-from bot.search.stopwords import STOPWORDS
+from bot.search.normalize import index_terms, terms
 
 Slots = npt.NDArray[np.int32]
 _Scalar = TypeVar("_Scalar", bound=np.generic)
@@ -180,8 +179,8 @@ class NameLeads:
         leading: Counter[str] = Counter()
         for pair in _WORD_AND_NEXT.finditer(text):
             first = pair.group(1)
-            if first[0].isupper() and text[pair.end()].isupper() and fold(first) not in STOPWORDS:
-                leading.update(terms(first))
+            if first[0].isupper() and text[pair.end()].isupper():
+                leading.update(terms(first))  # none for a stop word ("The ILO")
         self._leading.update(leading)
         seen = Counter(text_terms)
         self._otherwise.update(t for t, n in seen.items() if n > leading[t])
