@@ -55,6 +55,18 @@ def test_latin_words_are_written_in_cyrillic() -> None:
     )
     # Function words come out spelled right, whatever spelling was typed.
     assert to_cyrillic("skolko", "ru") == to_cyrillic("skol'ko", "ru") == "сколько"
+    # ...in their usual spelling first: "z", "za" and "i" are з, за and і, not ж, жа and й.
+    assert to_cyrillic("list z Zhenevy i za podpisam", "be") == "ліст з Жэневы і за подпісам"
+
+
+def test_russian_word_ends_and_hard_consonants_are_read_as_russian_spells_them() -> None:
+    assert to_cyrillic("kto likvidiroval ostavshiesja nezavisimye profsojuzy", "ru") == (
+        "кто ликвидировал оставшиеся независимые профсоюзы"
+    )
+    assert to_cyrillic("Gai Rajder i administrativnyi sovet", "ru") == (
+        "Гай Райдер и административный совет"
+    )
+    assert to_cyrillic("rabochie komissii schitayut", "ru") == "рабочие комиссии считают"
 
 
 def test_every_informal_spelling_of_a_word_is_generated() -> None:

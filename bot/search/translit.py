@@ -107,12 +107,22 @@ def romanisations(word: str, limit: int = 48) -> set[str]:
     return out
 
 
+def _usual_spelling(word: str) -> str:
+    """The Cyrillic word in each letter's most usual Latin spelling."""
+    return "".join(_ROMAN.get(ch, (ch,))[0] for ch in word.lower())
+
+
 @cache
 def _spellings(lang: str) -> dict[str, str]:
-    """Romanised function words of Russian or Belarusian -> the Cyrillic word."""
-    words = RUSSIAN_WORDS if lang == "ru" else BELARUSIAN_WORDS
+    """Romanised function words of Russian or Belarusian -> the Cyrillic word.
+
+    A spelling that is the usual one of some word means that word: "z" is з, although ж can
+    be written "z" too, and Belarusian "i" is і, not й."""
+    words = sorted(RUSSIAN_WORDS if lang == "ru" else BELARUSIAN_WORDS, key=lambda w: (len(w), w))
     out: dict[str, str] = {}
-    for word in sorted(words, key=lambda w: (len(w), w)):
+    for word in words:
+        out.setdefault(_usual_spelling(word), word)
+    for word in words:
         for latin in romanisations(word, limit=200):
             out.setdefault(latin, word)
     return out
@@ -200,9 +210,27 @@ def _word_to_cyrillic(word: str, lang: str) -> str:
         after_vowel = not prev or prev in _VOWELS
         # "ia", "ie", "iu" are я, е, ю in Belarusian Łacinka everywhere, and in Russian at the
         # start and between consonants ("dlia", "liet"); a Russian word's end ("komissia") keeps и.
+        # Russian spelling never writes е after ж, ш, ч, к, г or х for a softened vowel
+        # ("rabochie": рабочие, "russkie": русские).
         soft = nxt in _IOTATED and (
-            be or i == 0 or (not after_vowel and i + 2 < n and word[i + 2] not in _VOWELS)
+            be
+            or i == 0
+            or (
+                not after_vowel
+                and i + 2 < n
+                and word[i + 2] not in _VOWELS
+                and prev not in "kg"
+                and word[i - 2 : i] not in ("zh", "sh", "ch", "kh")
+            )
         )
+        if not be and ch == "y" and nxt == "e" and i + 2 == n and not after_vowel:
+            # A Russian word's end "-ye" is an adjective's "-ые" ("nezavisimye").
+            out.append("ые")
+            break
+        if ch == "i" and i + 1 == n and prev in "aoey" and i > 0:
+            # "-ai", "-oi", "-ei", "-yi" end a word as "-ай", "-ой", "-ей", "-ый" ("Gai", "novyi").
+            out.append("й")
+            break
         if ch in "yj" or (ch == "i" and soft):
             if nxt in _IOTATED:
                 # ya/ja/ia is я ("dlya": для); "statya" (статья) loses its ь, which the
@@ -221,12 +249,20 @@ def _word_to_cyrillic(word: str, lang: str) -> str:
             i += 1
             continue
         if ch == "e":
-            out.append("э" if i == 0 else "е")
+            # Belarusian ж, ш, ч, р and ц are hard (a soft ц is ць, romanised "cie" or "ć"),
+            # and a vowel after them is written э ("pracent": працэнт).
+            hard = be and (prev in "rc" or word[i - 2 : i] in ("zh", "sh", "ch", "ts"))
+            out.append("э" if i == 0 or hard else "е")
             i += 1
             continue
         if ch == "u":
             out.append("ў" if be and i > 0 and prev in _VOWELS and nxt not in _VOWELS else "у")
             i += 1
+            continue
+        if not be and i == 0 and word.startswith("sch"):
+            # At a Russian word's start "sch" is mostly сч ("schitat", "schet"), not щ.
+            out.append("сч")
+            i += 3
             continue
         for latin, ru, by in _GROUPS:
             if word.startswith(latin, i):
