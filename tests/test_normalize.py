@@ -98,6 +98,12 @@ def test_an_abbreviation_without_a_number_is_left_alone() -> None:
     assert terms("art") != terms("article")
 
 
+def test_leading_to_something_is_causing_it_not_heading_it() -> None:
+    assert terms("complaints, leading to case 2090") == terms("complaints, resulting in case 2090")
+    assert term("led") not in terms("the crackdown led to a complaint")
+    assert term("lead") in terms("who leads the FPB?")
+
+
 def test_digit_groups_and_percent() -> None:
     assert "4000" in terms("more than 4,000 workers")
     assert "4000" in terms("4 000 рабочих")

@@ -29,6 +29,8 @@ _NUMBER_MARK = re.compile(
 # "Art. 33", "ст. 33", "арт. 33": the abbreviations of "article" before a number.
 _ARTICLE_MARK = re.compile(r"\b(art|ст|арт)\.?\s*(?=\d)")
 _ARTICLE_WORD = {"art": "article ", "ст": "статья ", "арт": "артыкул "}
+# "led to" is "caused", not "headed": "who led the FPB?" is not about what led to a case.
+_CAUSED = re.compile(r"\b(?:lead|leads|leading|led)\s+to\b")
 _DIGIT_GROUPS = re.compile(r"(?<![\d.,])(\d{1,3})(?:[ ,.\u00a0\u202f\u2009](\d{3}))+(?![\d])")
 _PERCENT = re.compile(r"(\d)\s*%")
 _SKELETON_RULES: tuple[tuple[str, str], ...] = (
@@ -106,6 +108,7 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFC", _strip_latin_marks(text)).casefold().replace("ё", "е")
     text = _NUMBER_MARK.sub(" ", text)
     text = _ARTICLE_MARK.sub(lambda m: _ARTICLE_WORD[m.group(1)], text)
+    text = _CAUSED.sub("resulted in", text)
     text = _DIGIT_GROUPS.sub(lambda m: m.group(0).replace(",", "").replace(".", ""), text)
     text = re.sub(r"(?<=\d)[ \u00a0\u202f\u2009](?=\d{3}\b)", "", text)
     return _PERCENT.sub(r"\1 percent", text)
