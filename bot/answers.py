@@ -8,7 +8,7 @@ from babel.dates import format_date
 
 from bot.domain import Choice, Evidence, Paragraph, Reply, ReplyKind, SourceRef, Style
 from bot.knowledge.models import Event, Fact, Precision, Quote, Source
-from bot.library import FACT_PREFIX, QUOTE_PREFIX, Library
+from bot.library import EVENT_PREFIX, FACT_PREFIX, QUOTE_PREFIX, Library
 from bot.search.matcher import MatchResult
 from bot.texts import language_name, t
 from bot.web.links import fact_url
@@ -46,6 +46,10 @@ def source_ref(source: Source, lang: str = "en") -> SourceRef:
         date=source.date.isoformat() if source.date else None,
         url=str(source.url) if source.url else None,
     )
+
+
+def source_refs(library: Library, source_ids: list[str], lang: str) -> tuple[SourceRef, ...]:
+    return tuple(source_ref(library.sources[s], lang) for s in source_ids if s in library.sources)
 
 
 def describe_source(source: Source, lang: str) -> str:
@@ -178,9 +182,7 @@ def answer_fact(library: Library, fact: Fact, lang: str, score: float = 1.0) -> 
         lang=lang,
         fact_id=fact.id,
         score=round(score, 4),
-        sources=tuple(
-            source_ref(library.sources[s], lang) for s in fact.sources if s in library.sources
-        ),
+        sources=source_refs(library, fact.sources, lang),
         evidence=entry_evidence(library, fact.evidence, fact.sources, lang),
     )
 
@@ -208,15 +210,48 @@ def answer_quote(library: Library, quote: Quote, lang: str, score: float = 1.0) 
         lang=lang,
         fact_id=QUOTE_PREFIX + quote.id,
         score=round(score, 4),
-        sources=tuple(
-            source_ref(library.sources[s], lang) for s in quote.sources if s in library.sources
-        ),
+        sources=source_refs(library, quote.sources, lang),
         evidence=entry_evidence(library, quote.text, quote.sources, lang),
     )
 
 
+def answer_event(library: Library, event: Event, lang: str, score: float = 1.0) -> Reply:
+    """An event asked about: its date, title, summary and source; its evidence, and the
+    facts of its topic."""
+    choices = [evidence_choice(event.id, lang)] if event.evidence else []
+    if event.topics[0] in library.topics:
+        choices.append(
+            Choice(label=t(lang, "alert.related"), command=f"/topics {event.topics[0]}")
+        )
+    return Reply(
+        kind=ReplyKind.ANSWER,
+        paragraphs=tuple(event_paragraphs(library, event, lang)),
+        choices=tuple(choices),
+        lang=lang,
+        fact_id=EVENT_PREFIX + event.id,
+        score=round(score, 4),
+        sources=source_refs(library, event.sources, lang),
+        evidence=entry_evidence(library, event.evidence, event.sources, lang),
+    )
+
+
+def entry_answer(library: Library, doc_id: str, lang: str, score: float = 1.0) -> Reply | None:
+    """The answer an entry of the index gives (a live fact, a quote or an event); None if
+    it is gone."""
+    if doc_id.startswith(FACT_PREFIX):
+        fact = library.facts.get(doc_id.removeprefix(FACT_PREFIX))
+        return None if fact is None or fact.retracted else answer_fact(library, fact, lang, score)
+    if doc_id.startswith(QUOTE_PREFIX):
+        quote = library.quotes.get(doc_id.removeprefix(QUOTE_PREFIX))
+        return None if quote is None else answer_quote(library, quote, lang, score)
+    if doc_id.startswith(EVENT_PREFIX):
+        event = library.events.get(doc_id.removeprefix(EVENT_PREFIX))
+        return None if event is None else answer_event(library, event, lang, score)
+    return None
+
+
 def suggestion_choices(library: Library, result: MatchResult, lang: str) -> list[Choice]:
-    """Up to three close facts or quotes, else nothing."""
+    """Up to three close facts, quotes or events, else nothing."""
     choices: list[Choice] = []
     for hit in result.hits:
         if len(choices) >= MAX_SUGGESTIONS or hit.score < MIN_SUGGESTION_SCORE:
@@ -231,6 +266,11 @@ def suggestion_choices(library: Library, result: MatchResult, lang: str) -> list
                 choices.append(
                     Choice(label=quote_label(quote, lang), command=f"/quote {quote.id}")
                 )
+        elif hit.doc_id.startswith(EVENT_PREFIX):
+            event = library.events.get(hit.doc_id.removeprefix(EVENT_PREFIX))
+            if event:
+                label = shorten(f"{format_event_date(event, lang)}: {event.title.get(lang)}")
+                choices.append(Choice(label=label, command=f"/fact {event.id}"))
     return choices
 
 
@@ -285,16 +325,9 @@ def answer(
 ) -> Reply:
     """The reply to a free-text question (``refers_back``: see ``decline``)."""
     best = result.best
-    reply: Reply | None = None
+    reply = None
     if result.answered and best is not None:
-        if best.doc_id.startswith(FACT_PREFIX):
-            fact = library.facts.get(best.doc_id.removeprefix(FACT_PREFIX))
-            if fact is not None and not fact.retracted:
-                reply = answer_fact(library, fact, lang, best.score)
-        elif best.doc_id.startswith(QUOTE_PREFIX):
-            quote = library.quotes.get(best.doc_id.removeprefix(QUOTE_PREFIX))
-            if quote is not None:
-                reply = answer_quote(library, quote, lang, best.score)
+        reply = entry_answer(library, best.doc_id, lang, best.score)
     if reply is None:
         return decline(library, result, lang, refers_back=refers_back)
     if result.part is not None:
@@ -337,8 +370,6 @@ def alert_reply(library: Library, event: Event, lang: str) -> Reply:
         paragraphs=tuple(paragraphs),
         choices=tuple(choices),
         lang=lang,
-        sources=tuple(
-            source_ref(library.sources[s], lang) for s in event.sources if s in library.sources
-        ),
+        sources=source_refs(library, event.sources, lang),
         evidence=entry_evidence(library, event.evidence, event.sources, lang),
     )

@@ -250,6 +250,12 @@ async def build_library(kb: KnowledgeBase, settings: Settings, repository: Repos
     library = Library(kb, settings.search)
     for kind, payload in await repository.runtime_entries():
         library.apply(kind, payload)
+    known = set(library.events)
+    # Events published from a file (`events publish`) are known to the database alone; those
+    # of knowledge/ and of admins keep the versions the files and the admins' entries hold.
+    for event in await repository.published_events():
+        if event.id not in known:
+            library.put_event(event)
     await library.prepare()
     return library
 
@@ -268,13 +274,11 @@ async def library_with_runtime_entries(kb: KnowledgeBase, settings: Settings) ->
 async def publish_new_knowledge_events(
     library: Library, repository: Repository, clock: Clock
 ) -> None:
-    """Events in knowledge/ that were never published go out now; published ones join the library."""
+    """Events in knowledge/ that were never published go out now."""
     for event in library.timeline():
         recipients = await repository.publish_event(event, clock.now())
         if recipients:
             logger.info("alerts.published", extra={"event": event.id, "recipients": recipients})
-    for event in await repository.published_events():
-        library.put_event(event)
 
 
 async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | None = None) -> int:

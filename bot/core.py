@@ -401,6 +401,10 @@ class Core:
         return info(lang, *paragraphs, choices=choices, replace=True)
 
     def fact(self, lang: str, fact_id: str) -> Reply:
+        """/fact id: a fact, or an event (offered among close topics) by its id."""
+        event = self.library.events.get(fact_id.strip())
+        if event is not None:
+            return answers.answer_event(self.library, event, lang)
         fact = self.library.facts.get(fact_id.strip())
         if fact is None or fact.retracted:
             return text_reply(lang, "fact.unknown", ReplyKind.ERROR)

@@ -7,6 +7,7 @@ so a search on the event loop sees an entry either fully or not at all.
 
 from __future__ import annotations
 
+import calendar
 import logging
 import re
 from dataclasses import replace
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 FACT_PREFIX = "fact:"
 QUOTE_PREFIX = "quote:"
+EVENT_PREFIX = "event:"
 TOPIC_NAME_SCORE = 85  # rapidfuzz token-set ratio: the words typed are (nearly) in the title
 _SENTENCE_END = re.compile(r"(?<=[.!?？…])\s+")
 
@@ -56,14 +58,18 @@ def question_parts(query: str) -> list[str]:
     return [p for p in asked if terms(search_form(p))]
 
 
-def fact_document(fact: Fact, topics: dict[str, Topic]) -> Document:
-    """What the index sees of a fact: keywords weigh most, then phrasings, then the answer."""
-    topic_words = "\n".join(
+def _topic_words(topic_ids: list[str], topics: dict[str, Topic]) -> str:
+    return "\n".join(
         text
-        for t in fact.topics
+        for t in topic_ids
         if t in topics
         for text in (topics[t].title.en, topics[t].title.ru or "", topics[t].title.be or "")
     )
+
+
+def fact_document(fact: Fact, topics: dict[str, Topic]) -> Document:
+    """What the index sees of a fact: keywords weigh most, then phrasings, then the answer."""
+    topic_words = _topic_words(fact.topics, topics)
     answer = "\n".join(x for x in (fact.answer.en, fact.answer.ru, fact.answer.be) if x)
     return Document(
         id=FACT_PREFIX + fact.id,
@@ -100,12 +106,60 @@ def quote_passages(quote: Quote) -> tuple[list[str], list[str]]:
 
 
 def knowledge_passages(kb: KnowledgeBase) -> list[str]:
-    """Every text the dense index embeds of the curated knowledge (what ships pre-embedded)."""
+    """Every text the dense index may embed of the curated knowledge (what ships pre-embedded):
+    the events' too, though facts tell them, as a retraction makes an event searchable."""
     groups = [
         *(fact_passages(f) for f in kb.facts if not f.retracted),
         *(quote_passages(q) for q in kb.quotes),
+        *(event_passages(e) for e in kb.events),
     ]
     return [text for answers, phrasings in groups for text in (*answers, *phrasings)]
+
+
+def _titles(event: Event) -> list[str]:
+    return [x for x in (event.title.en, event.title.ru, event.title.be) if x]
+
+
+def _summaries(event: Event) -> list[str]:
+    return [x for x in (event.summary.en, event.summary.ru, event.summary.be) if x]
+
+
+def event_when(event: Event) -> str:
+    """An event's date as words the matchers and the type check read: "1995", "August 1995"."""
+    year, _, month = event.date.partition("-")
+    month = month.partition("-")[0]
+    return f"{calendar.month_name[int(month)]} {year}" if month else year
+
+
+def event_document(event: Event, topics: dict[str, Topic]) -> Document:
+    """What the index sees of an event: its titles weigh as a fact's phrasings, its summaries
+    and date as an answer."""
+    return Document(
+        id=EVENT_PREFIX + event.id,
+        fields=(
+            ("\n".join(_titles(event)), 0.9),
+            ("\n".join([event_when(event), *_summaries(event)]), 0.6),
+            (event.evidence or "", 0.5),
+            (_topic_words(event.topics, topics), 0.3),
+        ),
+        phrases=tuple(_titles(event)),
+        topics=tuple(event.topics),
+    )
+
+
+def event_passages(event: Event) -> tuple[list[str], list[str]]:
+    """What the dense index embeds of an event: title and summary as its answer in each
+    language; its titles as phrasings."""
+    answers = [
+        f"{title}. {summary}"
+        for title, summary in (
+            (event.title.en, event.summary.en),
+            (event.title.ru, event.summary.ru),
+            (event.title.be, event.summary.be),
+        )
+        if title and summary
+    ]
+    return answers, _titles(event)
 
 
 def quote_document(quote: Quote) -> Document:
@@ -141,7 +195,8 @@ class Library:
         self.topics: dict[str, Topic] = {t.id: t for t in kb.topics}
         self.facts: dict[str, Fact] = {}
         self.quotes: dict[str, Quote] = {}
-        self.events: dict[str, Event] = {e.id: e for e in kb.events}
+        self.events: dict[str, Event] = {}
+        self._events_told_by: dict[str, set[str]] = {}
         self.index = SearchIndex()
         vectors = passage_vectors(self.settings.embedder, self.settings.vector_cache)
         self.semantic = SemanticIndex(vectors) if vectors is not None else None
@@ -149,6 +204,8 @@ class Library:
             self.put_fact(fact)
         for quote in kb.quotes:
             self.put_quote(quote)
+        for event in kb.events:
+            self.put_event(event)
 
     def topic_named(self, name: str) -> Topic | None:
         """A topic by its id or its title in any of our languages, as a menu shows it or as
@@ -231,6 +288,12 @@ class Library:
             quote := self.quotes.get(doc_id[len(QUOTE_PREFIX) :])
         ):
             return quote.text, tuple(quote.topics)
+        if doc_id.startswith(EVENT_PREFIX) and (
+            event := self.events.get(doc_id[len(EVENT_PREFIX) :])
+        ):
+            return " ".join([event_when(event), *_titles(event), *_summaries(event)]), tuple(
+                event.topics
+            )
         return "", ()
 
     def put_fact(self, fact: Fact) -> None:
@@ -238,25 +301,42 @@ class Library:
         self.facts[fact.id] = fact
         doc_id = FACT_PREFIX + fact.id
         if fact.retracted:
-            self.index.remove(doc_id)
-            if self.semantic is not None:
-                self.semantic.remove(doc_id)
+            self._unindex(doc_id)
         else:
-            self.index.add(fact_document(fact, self.topics))
-            if self.semantic is not None:
-                self.semantic.put(doc_id, *fact_passages(fact))
+            self._index(fact_document(fact, self.topics), fact_passages(fact))
+        for event_id in self._events_told_by.get(fact.id, ()):
+            self._index_event(self.events[event_id])
 
     def put_quote(self, quote: Quote) -> None:
         self.quotes[quote.id] = quote
-        self.index.add(quote_document(quote))
-        if self.semantic is not None:
-            self.semantic.put(QUOTE_PREFIX + quote.id, *quote_passages(quote))
+        self._index(quote_document(quote), quote_passages(quote))
 
     def put_source(self, source: Source) -> None:
         self.sources[source.id] = source
 
     def put_event(self, event: Event) -> None:
+        """Add or replace an event; it is searchable while no fact that tells it is served."""
         self.events[event.id] = event
+        for fact_id in event.facts:
+            self._events_told_by.setdefault(fact_id, set()).add(event.id)
+        self._index_event(event)
+
+    def _index_event(self, event: Event) -> None:
+        if any((f := self.facts.get(i)) and not f.retracted for i in event.facts):
+            self._unindex(EVENT_PREFIX + event.id)
+        else:
+            self._index(event_document(event, self.topics), event_passages(event))
+
+    def _index(self, document: Document, passages: tuple[list[str], list[str]]) -> None:
+        """Make an entry searchable by both retrievers (its answers and other texts)."""
+        self.index.add(document)
+        if self.semantic is not None:
+            self.semantic.put(document.id, *passages)
+
+    def _unindex(self, doc_id: str) -> None:
+        self.index.remove(doc_id)
+        if self.semantic is not None:
+            self.semantic.remove(doc_id)
 
     def apply(self, kind: str, payload: str) -> None:
         """Apply one run-time entry from the store on top of the curated ones."""

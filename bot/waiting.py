@@ -19,7 +19,7 @@ from bot.alerts.notices import AnswerFound
 from bot.answers import text_reply
 from bot.clock import Clock
 from bot.domain import Choice, Incoming, Reply, ReplyKind
-from bot.library import QUOTE_PREFIX
+from bot.library import EVENT_PREFIX, QUOTE_PREFIX
 from bot.store.repositories import Repository
 from bot.texts import t
 
@@ -132,6 +132,7 @@ class WaitingQuestions:
                     for waiting in await repository.waiting_questions(self.clock.now()):
                         reply = await self.answer(waiting.question, waiting.language)
                         entry = (reply.fact_id or "").removeprefix(QUOTE_PREFIX)
+                        entry = entry.removeprefix(EVENT_PREFIX)
                         if not reply.answered or entry not in entries:
                             continue
                         found = AnswerFound(

@@ -405,6 +405,10 @@ async def test_addevent_previews_the_reach_and_confirm_publishes(served: Served)
     [audit] = await served.audit_rows(event_id)
     assert (audit["action"], audit["kind"]) == ("add", "event")
     assert event_id in served.core.library.events
+    # Found at once by a question in anyone's own words, with its date and source.
+    answer = await served.ask("so when did the zubrovka congress take place?", user_id=7004)
+    assert answer.startswith(f"<b>May 1, 2031: {title}</b>\n\nUnions met in Zubrovka."), answer
+    assert "<i>Source:" in answer
 
 
 # -- reports -----------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from bot.answers import LABEL_CHARS, quote_label
+from bot.answers import LABEL_CHARS, answer, quote_label
 from bot.core import TIMELINE_PAGE, Core
 from bot.domain import ChatRef, Incoming, Platform, Reply, ReplyKind
+from bot.knowledge.models import KnowledgeBase
 from bot.language import detect
 from bot.library import Library, question_parts
 from bot.texts import t
@@ -353,6 +354,35 @@ async def test_whats_new_lists_the_newest_events_newest_first(core: Core) -> Non
     assert lines[2].endswith(newest.title.en), lines[:3]
     assert sum(line.startswith("• ") for line in lines) == TIMELINE_PAGE
     assert [c.command for c in news.choices] == ["/timeline"]
+
+
+async def test_an_event_is_found_through_the_fact_that_tells_it_or_else_on_its_own(
+    kb: KnowledgeBase,
+) -> None:
+    library = Library(kb)
+    question = "when was Decree No. 2 issued?"
+    told = await library.search(question)
+    assert told.answered and told.best is not None
+    assert told.best.doc_id == "fact:decree-2-1999"
+    assert not any(h.doc_id.startswith("event:") for h in told.hits)
+
+    library.put_fact(library.facts["decree-2-1999"].model_copy(update={"retracted": True}))
+    alone = await library.search(question)
+    assert alone.answered and alone.best is not None
+    assert alone.best.doc_id == "event:1999-01-26-decree-2"
+    reply = answer(library, alone, "en")
+    assert reply.plain_text().startswith("January 26, 1999: Decree No. 2 makes registering")
+    assert reply.sources and reply.evidence is not None
+    assert [c.command for c in reply.choices] == [
+        "/evidence 1999-01-26-decree-2",
+        "/topics decrees",
+    ]
+
+
+async def test_fact_shows_an_event_offered_among_close_topics_by_its_id(core: Core) -> None:
+    [reply] = await core.handle(incoming("/fact 1999-01-26-decree-2"))
+    assert reply.kind is ReplyKind.ANSWER
+    assert reply.plain_text().startswith("January 26, 1999: Decree No. 2 makes registering")
 
 
 async def test_timeline_pages_and_sources(core: Core) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,9 @@ def test_one_event_by_hand_gets_its_id_precision_and_lists() -> None:
     assert event.title.en == "ILO Governing Body discusses Belarus again"
     assert event.title.get("ru") == event.title.en  # no translation: English for everyone
     assert (event.topics, event.sources) == (["article-33"], ["stary-27-years"])
+    assert event.facts == []
+    [told] = parse_events_file(Path("e.yaml"), BY_HAND + "fact: article33-governing-body\n")
+    assert told.facts == ["article33-governing-body"]
 
 
 def test_a_list_of_events_and_an_events_section_read_alike() -> None:
@@ -71,6 +75,11 @@ def test_publish_from_the_command_line(tmp_path: Path) -> None:
     name = "2026-11-20-ilo-governing-body-discusses-belarus-again"
     assert (first.returncode, first.stdout) == (0, f"{name}: published, chats queued: 0\n")
     assert again.stdout == f"{name}: already published, nothing queued\n", again.stderr
+    # Published, it answers questions in any process that opens the database.
+    asked = run_bot(
+        "ask", "--json", "what did the governing body discuss in november 2026?", env=env
+    )
+    assert json.loads(asked.stdout)["fact_id"] == f"event:{name}", asked.stdout
 
     (tmp_path / "bad.yaml").write_text(BY_HAND.replace("article-33", "no-such-topic"), "utf-8")
     bad = run_bot("events", "publish", str(tmp_path / "bad.yaml"), env=env)

@@ -148,7 +148,9 @@ def test_unknown_references_are_errors(kb: KnowledgeBase) -> None:
     fact = kb.facts[0].model_copy(
         update={"id": "dangling", "topics": ["nope"], "related": ["gone"]}
     )
-    broken = kb.model_copy(update={"facts": [*kb.facts, fact]})
+    event = kb.events[0].model_copy(update={"id": "dangling-event", "facts": ["lost"]})
+    broken = kb.model_copy(update={"facts": [*kb.facts, fact], "events": [*kb.events, event]})
     errors = validate(broken, None).errors
     assert any("unknown topic 'nope'" in e for e in errors)
     assert any("unknown related fact 'gone'" in e for e in errors)
+    assert "event dangling-event: unknown fact 'lost'" in errors

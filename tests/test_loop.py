@@ -16,6 +16,7 @@ from support.curation import (
     ANSWER,
     ONE_SHOT,
     QUESTION,
+    SOURCE_ID,
     TOPIC,
     USER,
     Served,
@@ -115,6 +116,25 @@ async def test_the_asker_is_told_once_when_an_admin_adds_the_answer(served: Serv
     assert "waiting for an answer:" not in await served.ask("/privacy", user_id=ASKER)
     left = await asyncio.to_thread(rows, served.database, "SELECT chat_id FROM waiting_questions")
     assert (str(ASKER),) not in left and (str(OTHER),) in left
+
+
+async def test_the_asker_is_told_when_an_admin_publishes_the_event_asked_about(
+    served: Served,
+) -> None:
+    await ask_to_be_told(served, ASKER, "when did the zubrovka congress take place?")
+    title = "The Zubrovka congress met"
+    await served.say(
+        f"/addevent 2031-05-01 | {TOPIC} | {title} | Unions met in Zubrovka. | {SOURCE_ID}"
+    )
+    await served.say("/confirm")
+    await served.emulator.wait_for(
+        "sendMessage",
+        predicate=lambda c: c.params["chat_id"] == ASKER and "You asked" in c.params["text"],
+    )
+    await queued_work_done(served.database)
+    [told] = notices(served, ASKER, "You asked")
+    assert f"May 1, 2031: {title}" in told and "Unions met in Zubrovka." in told
+    served.seen[ASKER] = len(served.sent(ASKER))
 
 
 async def test_corrections_reach_topic_followers_once_and_minor_edits_nobody(

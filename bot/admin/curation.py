@@ -523,7 +523,9 @@ class Curation:
                     correction.model_dump_json(),
                     now,
                 )
-            rematch = isinstance(entry, Quote) or (isinstance(entry, Fact) and not entry.retracted)
+            rematch = isinstance(entry, Quote | Event) or (
+                isinstance(entry, Fact) and not entry.retracted
+            )
             if rematch:
                 await self.repository.queue_rematch_in(conn, entry_id(entry), now)
             if new_source is not None:

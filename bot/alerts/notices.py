@@ -46,6 +46,8 @@ def answer_found_reply(library: Library, notice: AnswerFound, lang: str) -> Repl
         reply = answers.answer_fact(library, fact, lang)
     elif notice.entry in library.quotes:
         reply = answers.answer_quote(library, library.quotes[notice.entry], lang)
+    elif notice.entry in library.events:
+        reply = answers.answer_event(library, library.events[notice.entry], lang)
     else:
         return None
     heading = Paragraph(

@@ -206,7 +206,11 @@ class Event(Frozen):
 
     Written by hand for ``events publish``, an event may leave out what can be read off the
     rest: the precision (from the date), the id (from the date and title), and the other
-    languages (a plain title or summary is the English one); one topic or source needs no list.
+    languages (a plain title or summary is the English one); one topic, source or fact needs no
+    list.
+
+    Questions find an event on its own only while none of the ``facts`` that tell it is served,
+    so that one answer is not split between two entries.
     """
 
     id: EntryId
@@ -217,6 +221,10 @@ class Event(Frozen):
     topics: list[EntryId] = Field(min_length=1)
     sources: list[EntryId] = Field(min_length=1)
     evidence: Text | None = None
+    facts: list[EntryId] = Field(
+        default_factory=list,
+        description="facts that tell this event: while one is served, questions find it instead",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -234,7 +242,7 @@ class Event(Frozen):
         for field in ("title", "summary"):
             if isinstance(data.get(field), str):
                 data[field] = {"en": data[field]}
-        for one, many in (("topic", "topics"), ("source", "sources")):
+        for one, many in (("topic", "topics"), ("source", "sources"), ("fact", "facts")):
             if one in data and many not in data:
                 value = data.pop(one)
                 data[many] = value if isinstance(value, list) else [value]

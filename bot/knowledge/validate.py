@@ -129,6 +129,9 @@ def validate(kb: KnowledgeBase, seeds_dir: Path | None = None) -> Report:
         check_verbatim("quote", quote.id, quote.sources[0], quote.text)
     for event in kb.events:
         check_refs("event", event.id, event.topics, event.sources)
+        for f in event.facts:
+            if f not in facts:
+                report.errors.append(f"event {event.id}: unknown fact {f!r}")
         if event.evidence:
             check_verbatim("event", event.id, event.sources[0], event.evidence)
     for source in kb.sources:

@@ -37,7 +37,7 @@ _NO_SLOTS.flags.writeable = _NO_WEIGHTS.flags.writeable = False
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """What the index needs of one searchable entry (a fact or a quote).
+    """What the index needs of one searchable entry (a fact, a quote or an event).
 
     ``fields`` are (text, weight) pairs: keywords weigh more than the answer text; separate the
     texts joined in one field with a newline, so that no name seems to run across them.

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from bot.answers import answer_fact, answer_quote
+from bot.answers import entry_answer
 from bot.config import REPO_ROOT
-from bot.library import FACT_PREFIX, QUOTE_PREFIX, Library
+from bot.library import Library
 
 QUESTIONS = REPO_ROOT / "tests" / "questions"
 DEV_SET = REPO_ROOT.parent / "shared" / "eval" / "dev_questions.yaml"
@@ -67,14 +67,9 @@ def is_right(library: Library, question: Question, doc_id: str) -> bool:
     """Whether answering with ``doc_id`` gives a reply holding one of the markers."""
     if not question.markers:
         return False
-    if doc_id.startswith(FACT_PREFIX):
-        reply = answer_fact(
-            library, library.facts[doc_id.removeprefix(FACT_PREFIX)], question.lang
-        )
-    else:
-        reply = answer_quote(
-            library, library.quotes[doc_id.removeprefix(QUOTE_PREFIX)], question.lang
-        )
+    reply = entry_answer(library, doc_id, question.lang)
+    if reply is None:
+        return False
     text = fold(reply.plain_text(numbered_choices=True) + " ")
     text += fold(" ".join(s.title for s in reply.sources))
     return any(fold(m) in text for m in question.markers)
