@@ -206,6 +206,16 @@ def test_question_type_must_fit_the_answer() -> None:
     assert not type_mismatch(
         asked("how many conventions did the decrees break"), "Conventions No. 105, 122 and 95."
     )
+    # A decree, article, convention or case asked by its number is not another one.
+    decree_2 = "Lukashenko issued Decree No. 2 of 26 January 1999."
+    assert type_mismatch(asked("why did Lukashenko sign decree 29"), decree_2)
+    assert type_mismatch(asked("зачем подписали декрет номер 29"), decree_2)
+    assert not type_mismatch(asked("why was decree no. 2 signed"), decree_2)
+    assert type_mismatch(asked("has article 34 been used"), "Article 33 was used once.")
+    assert not type_mismatch(
+        asked("што тычыцца канвенцыі № 95"), 'Conventions No. 105 "On Forced Labour" and No. 95.'
+    )
+    assert not type_mismatch(asked("what is case 2090"), "Three unions complained to the ILO.")
 
 
 def test_shipped_vectors_cover_the_knowledge_so_a_fresh_install_embeds_nothing(

@@ -146,6 +146,7 @@ class Asked:
     dates: frozenset[str]
     numbers: frozenset[str]
     words: frozenset[str]
+    identifiers: frozenset[tuple[str, str]]
 
 
 def asked(question: str) -> Asked:
@@ -160,6 +161,7 @@ def asked(question: str) -> Asked:
         dates=_found(_YEAR_OR_DATE, question),
         numbers=_found(_NUMBER, question),
         words=frozenset(re.findall(r"\w+", question.casefold())),
+        identifiers=_identifiers(question),
     )
 
 
@@ -174,6 +176,7 @@ class _Stated:
     quantities: frozenset[str]  # the numbers that name nothing
     latin: bool
     names: frozenset[str]
+    identifiers: frozenset[tuple[str, str]]
 
 
 # A number that names something ("Article 33", "Decree No. 2", "Conventions No. 87 and 98")
@@ -193,6 +196,33 @@ _IDENTIFIER = re.compile(
 )
 
 
+# Things known by their number, each kind with its words in our languages.
+_KINDS_BY_NUMBER = {
+    "decree": r"decrees?|декрет\w*|дэкрэт\w*",
+    "article": r"articles?|стат\w*|артыкул\w*",
+    "convention": r"conventions?|конвенци\w*|канвенцы\w*",
+    "case": r"cases?|дело|дела|делу|справ\w*",
+}
+_NUMBER_SIGN = r"(?:nos?\.?\s*|№\s*|number\s+|номер\s+|нумар\s+)?"
+_KIND_NUMBERS = {
+    kind: re.compile(
+        rf"\b(?:{words})\s*{_NUMBER_SIGN}(\d+(?:\s*(?:,|and|и|і)\s*{_NUMBER_SIGN}\d+)*)",
+        re.IGNORECASE,
+    )
+    for kind, words in _KINDS_BY_NUMBER.items()
+}
+
+
+def _identifiers(text: str) -> frozenset[tuple[str, str]]:
+    """The (kind, number) of every decree, article, convention or case a text names."""
+    return frozenset(
+        (kind, number)
+        for kind, pattern in _KIND_NUMBERS.items()
+        for m in pattern.finditer(text)
+        for number in re.findall(r"\d+", m.group(1))
+    )
+
+
 @lru_cache(maxsize=4096)
 def _stated(answer: str) -> _Stated:
     # Cached: the same few answers are candidates for question after question.
@@ -204,6 +234,7 @@ def _stated(answer: str) -> _Stated:
         quantities=_found(_NUMBER, _IDENTIFIER.sub(" ", answer)),
         latin=bool(re.search("[A-Za-z]", answer)),
         names=_names(answer),
+        identifiers=_identifiers(answer),
     )
 
 
@@ -222,7 +253,20 @@ def type_mismatch(question: Asked, answer: str) -> bool:
     counted = stated.numbers if question.counts_named else stated.quantities
     if question.count and all(_YEAR.fullmatch(n) for n in counted - question.numbers):
         return True
+    if _other_numbers(question.identifiers, stated):
+        return True
     return question.name and stated.latin and not stated.names - question.words
+
+
+def _other_numbers(asked: frozenset[tuple[str, str]], stated: _Stated) -> bool:
+    """The question names a decree, article, convention or case by its number, and the answer
+    names others of that kind but never that number ("decree 29" and an answer on Decree
+    No. 2)."""
+    stated_kinds = {kind for kind, _ in stated.identifiers}
+    return any(
+        kind in stated_kinds and not {n for k, n in asked if k == kind} & stated.numbers
+        for kind in {kind for kind, _ in asked}
+    )
 
 
 def expanded(features: npt.ArrayLike) -> npt.NDArray[np.float64]:
