@@ -67,6 +67,7 @@ def test_russian_word_ends_and_hard_consonants_are_read_as_russian_spells_them()
         "Гай Райдер и административный совет"
     )
     assert to_cyrillic("rabochie komissii schitayut", "ru") == "рабочие комиссии считают"
+    assert to_cyrillic("pochemu ES lishil Belarus GSP", "ru") == "почему ЕС лишил Беларус ГСП"
 
 
 def test_every_informal_spelling_of_a_word_is_generated() -> None:

@@ -298,7 +298,8 @@ def to_cyrillic(text: str, lang: str) -> str:
         # A function word is spelled right, so that the matchers know it for one.
         cyrillic = _spellings(lang).get(lower) or _word_to_cyrillic(lower, lang)
         if len(word) > 1 and word.isupper():
-            return cyrillic.upper()
+            # An abbreviation's E is mostly Е ("ES": ЕС, the EU), the letter's name.
+            return ("Е" + cyrillic[1:] if lower[0] == "e" else cyrillic).upper()
         return cyrillic.capitalize() if word[:1].isupper() else cyrillic
 
     return _WORD.sub(convert, text)
