@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.alerts.delivery import DeliveryWorker
+from bot.alerts.published import PublishedEvents
 from bot.alerts.ratelimit import WINDOW, ChatLimits, RateLimiter
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -69,7 +70,12 @@ async def publish_events(settings: Settings, kb: KnowledgeBase, path: Path) -> i
     async with Database(settings.database) as db:
         repository = Repository(db)
         for event in events:
-            recipients = await repository.publish_event(event, SystemClock().now())
+            now = SystemClock().now()
+            async with db.transaction() as conn:
+                recipients = await repository.publish_event_in(conn, event, now)
+                if recipients is not None:
+                    # The running bots match the questions waiting for an answer again.
+                    await repository.queue_rematch_in(conn, event.id, now)
             if recipients is None:
                 print(f"{event.id}: already published, nothing queued")
             else:
@@ -253,7 +259,7 @@ async def build_library(kb: KnowledgeBase, settings: Settings, repository: Repos
     known = set(library.events)
     # Events published from a file (`events publish`) are known to the database alone; those
     # of knowledge/ and of admins keep the versions the files and the admins' entries hold.
-    for event in await repository.published_events():
+    for _, event in await repository.published_events_since():
         if event.id not in known:
             library.put_event(event)
     await library.prepare()
@@ -346,6 +352,12 @@ async def serve(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event | Non
                     lead = Leadership(db, MATRIX_LOCK, "matrix sync")
                     group.create_task(_run_or_stop(lead.run(matrix.run, stop), stop))
                     readiness[Platform.MATRIX.value] = matrix.ready
+                # Events published from a file reach this library within seconds.
+                waiting = core.waiting
+                followed = PublishedEvents(
+                    repository, library, waiting.schedule_rematch if waiting else lambda: None
+                )
+                group.create_task(_run_or_stop(followed.run(stop), stop))
                 if isinstance(db, PostgresDatabase):
                     # Other processes' admin changes reach this library within a second.
                     listener = EntryListener(db, repository, library)

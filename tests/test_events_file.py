@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 from support.cli import run_bot
 
+from bot.alerts.published import PublishedEvents
 from bot.errors import KnowledgeError
 from bot.knowledge.loader import load_knowledge, parse_events_file
-from bot.knowledge.models import Precision
+from bot.knowledge.models import KnowledgeBase, Precision
+from bot.library import Library
+from bot.store.db import Database
+from bot.store.repositories import Repository
 
 BY_HAND = """\
 date: 2026-11-20
@@ -85,3 +90,33 @@ def test_publish_from_the_command_line(tmp_path: Path) -> None:
     bad = run_bot("events", "publish", str(tmp_path / "bad.yaml"), env=env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "no-such-topic" in bad.stderr
+
+
+async def test_a_running_bot_follows_what_the_command_line_publishes(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    database = tmp_path / "bot.sqlite3"
+    (tmp_path / "event.yaml").write_text(BY_HAND, encoding="utf-8")
+    name = "2026-11-20-ilo-governing-body-discusses-belarus-again"
+    async with Database(database) as db:
+        repository = Repository(db)
+        library = Library(kb)
+        told: list[str] = []
+        follower = PublishedEvents(repository, library, on_new=lambda: told.append("new"))
+        assert await follower.catch_up() == 0
+
+        published = await asyncio.to_thread(
+            run_bot,
+            "events",
+            "publish",
+            str(tmp_path / "event.yaml"),
+            env={"BOT_DATABASE": str(database)},
+        )
+        assert published.returncode == 0, published.stderr
+        assert await follower.catch_up() == 1 and told == ["new"]
+        assert await follower.catch_up() == 0 and told == ["new"]
+        assert name in library.events
+        found = await library.search("what did the governing body discuss in november 2026?")
+        assert found.answered and found.best is not None and found.best.doc_id == f"event:{name}"
+        # The questions waiting for an answer are matched again with it.
+        assert await repository.rematch_queue() == [name]

@@ -295,11 +295,14 @@ class Repository:
         )
         return recipients
 
-    async def published_events(self) -> list[Event]:
+    async def published_events_since(self, since: int = 0) -> list[tuple[int, Event]]:
+        """(published_at, event) of the events published at or after ``since``, oldest first."""
         rows = await self.db.fetchall(
-            "SELECT payload FROM published_events ORDER BY published_at, event_id"
+            "SELECT published_at, payload FROM published_events WHERE published_at >= ? "
+            "ORDER BY published_at, event_id",
+            (since,),
         )
-        return [Event.model_validate_json(row[0]) for row in rows]
+        return [(int(row[0]), Event.model_validate_json(row[1])) for row in rows]
 
     async def published_event(self, event_id: str) -> Event | None:
         row = await self.db.fetchone(
