@@ -315,7 +315,9 @@ async def test_every_statement_runs_on_this_store(db: Database) -> None:
     assert await repository.unsubscribe(CHAT, ["prisoners", "nothing"]) == 1
 
     assert await repository.publish_event(event(), 5) == 2
-    assert [e.id for _, e in await repository.published_events_since()] == ["ev-test"]
+    assert await repository.published_events_since() == [(5, event())]
+    assert await repository.published_events_since(5) == [(5, event())]
+    assert await repository.published_events_since(6) == []
     assert (await repository.published_event("ev-test")) == event()
     assert await repository.published_event("none") is None
     assert await repository.next_due([Platform.TELEGRAM]) == 0.0
