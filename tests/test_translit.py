@@ -70,6 +70,14 @@ def test_russian_word_ends_and_hard_consonants_are_read_as_russian_spells_them()
     assert to_cyrillic("pochemu ES lishil Belarus GSP", "ru") == "почему ЕС лишил Беларус ГСП"
 
 
+def test_belarusian_hard_consonants_and_polish_style_letters() -> None:
+    assert to_cyrillic("dekret pra pracent demakratychnyh", "be") == (
+        "дэкрэт пра працэнт дэмакратычных"
+    )
+    assert to_cyrillic("pasla arysztau vykliuczyli", "be") == "пасла арыштаў выключылі"
+    assert to_cyrillic("dzie cie", "be") == "дзе це"
+
+
 def test_every_informal_spelling_of_a_word_is_generated() -> None:
     assert {"chto", "shto"} <= romanisations("что") | romanisations("што")
     assert {"kholodno", "holodno"} <= romanisations("холодно")

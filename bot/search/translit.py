@@ -163,6 +163,9 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
     ("sch", "щ", "шч"),
     ("dzh", "дж", "дж"),
     ("zh", "ж", "ж"),
+    # Polish-style spellings some write Belarusian (and Russian) in: "arysztau", "vykliuczyli".
+    ("sz", "ш", "ш"),
+    ("cz", "ч", "ч"),
     ("kh", "х", "х"),
     ("ch", "ч", "ч"),
     ("sh", "ш", "ш"),
@@ -249,9 +252,10 @@ def _word_to_cyrillic(word: str, lang: str) -> str:
             i += 1
             continue
         if ch == "e":
-            # Belarusian ж, ш, ч, р and ц are hard (a soft ц is ць, romanised "cie" or "ć"),
-            # and a vowel after them is written э ("pracent": працэнт).
-            hard = be and (prev in "rc" or word[i - 2 : i] in ("zh", "sh", "ch", "ts"))
+            # In Belarusian ж, ш, ч, р, ц, д and т before е are hard (soft д and т are дз and
+            # ць, romanised "dzie" and "cie"), so the vowel is э ("pracent": працэнт, "dekret":
+            # дэкрэт).
+            hard = be and (prev in "rcdt" or word[i - 2 : i] in ("zh", "sh", "ch", "ts"))
             out.append("э" if i == 0 or hard else "е")
             i += 1
             continue
@@ -259,6 +263,11 @@ def _word_to_cyrillic(word: str, lang: str) -> str:
             out.append("ў" if be and i > 0 and prev in _VOWELS and nxt not in _VOWELS else "у")
             i += 1
             continue
+        if be and ch == "h" and i + 1 == n and prev in "ayi":
+            # Belarusian h is г, but a word's end "-ah", "-yh", "-ih" is the plural "-ах",
+            # "-ых", "-іх" ("niezalezhnyh prafsajuzah").
+            out.append("х")
+            break
         if not be and i == 0 and word.startswith("sch"):
             # At a Russian word's start "sch" is mostly сч ("schitat", "schet"), not щ.
             out.append("сч")
