@@ -199,9 +199,9 @@ _IDENTIFIER = re.compile(
 # Things known by their number, each kind with its words in our languages.
 _KINDS_BY_NUMBER = {
     "decree": r"decrees?|декрет\w*|дэкрэт\w*",
-    "article": r"articles?|стат\w*|артыкул\w*",
+    "article": r"articles?|стать\w*|статей|артыкул\w*",
     "convention": r"conventions?|конвенци\w*|канвенцы\w*",
-    "case": r"cases?|дело|дела|делу|справ\w*",
+    "case": r"cases?|дело|дела|делу|справа|справы|справе|справу|спраў",
 }
 _NUMBER_SIGN = r"(?:nos?\.?\s*|№\s*|number\s+|номер\s+|нумар\s+)?"
 _KIND_NUMBERS = {
