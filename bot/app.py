@@ -256,12 +256,9 @@ async def build_library(kb: KnowledgeBase, settings: Settings, repository: Repos
     library = Library(kb, settings.search)
     for kind, payload in await repository.runtime_entries():
         library.apply(kind, payload)
-    known = set(library.events)
     # Events published from a file (`events publish`) are known to the database alone; those
     # of knowledge/ and of admins keep the versions the files and the admins' entries hold.
-    for _, event in await repository.published_events_since():
-        if event.id not in known:
-            library.put_event(event)
+    await PublishedEvents(repository, library).catch_up()
     await library.prepare()
     return library
 

@@ -29,7 +29,7 @@ class PublishedEvents:
         self,
         repository: Repository,
         library: Library,
-        on_new: Callable[[], None],
+        on_new: Callable[[], None] = lambda: None,
         interval: float = FOLLOW_EVERY,
     ) -> None:
         self.repository = repository
@@ -40,7 +40,8 @@ class PublishedEvents:
         self._since = 0
 
     async def catch_up(self) -> int:
-        """Put the events published since the last call that the library lacks; how many."""
+        """Put the events published since the last call that the library lacks (an event it
+        holds keeps that version: knowledge/ and admins' entries win); how many."""
         new = 0
         for published_at, event in await self.repository.published_events_since(self._since):
             self._since = max(self._since, published_at)
