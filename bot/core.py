@@ -319,7 +319,8 @@ class Core:
             case "topics":
                 return [self.topics(lang, args)]
             case "fact":
-                return [self.fact(lang, args)]
+                # A bare /fact has no entry to show: the topics lead to every one.
+                return [self.fact(lang, args.split()[0]) if args else self.topics(lang, "")]
             case "evidence":
                 if not args:
                     return [self.sources(lang, intro="evidence.pick")]

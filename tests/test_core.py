@@ -432,6 +432,16 @@ async def test_forged_fact_id_is_polite(core: Core) -> None:
     assert reply.kind is ReplyKind.ERROR and "not available" in reply.plain_text()
 
 
+async def test_fact_without_an_id_shows_the_topics_and_extra_words_are_ignored(
+    core: Core,
+) -> None:
+    [bare] = await core.handle(incoming("/fact"))
+    assert bare.kind is not ReplyKind.ERROR
+    assert [c.command for c in bare.choices][:2] == ["/topics history", "/topics ilo-cases"]
+    [reply] = await core.handle(incoming("/fact gsp-what please"))
+    assert "Generalised Scheme of Preferences" in reply.plain_text()
+
+
 async def test_unknown_command_gets_help(core: Core) -> None:
     replies = await core.handle(incoming("/frobnicate now"))
     assert "I don't know the command /frobnicate." in replies[0].plain_text()
