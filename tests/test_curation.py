@@ -253,6 +253,25 @@ async def test_confirm_while_a_rejected_field_is_asked_again_names_the_field(
     assert await rows(db, "runtime_entries") == 1
 
 
+async def test_a_button_of_an_earlier_step_never_becomes_another_fields_value(
+    admin_core: Core,
+) -> None:
+    await tell(admin_core, "/addfact")
+    await tell(admin_core, "/step history")
+    # The topic button again, while the answer is asked: the answer is asked again.
+    again = await tell(admin_core, "/step history")
+    assert t("en", "admin.ask.answer") in again.plain_text()
+    await tell(admin_core, ANSWER)
+    await tell(admin_core, KEYWORDS)
+    await tell(admin_core, f"/step {SOURCE_ID}")
+    # The source button again, while the evidence is asked: no evidence "stary-27-years".
+    for stale in (f"/step {SOURCE_ID}", "/step page 2", "/step history"):
+        assert t("en", "admin.ask.evidence") in (await tell(admin_core, stale)).plain_text()
+    assert "Preview" in (await tell(admin_core, EVIDENCE)).plain_text()
+    fact = admin_core.library.facts[saved_id(await tell(admin_core, "/confirm"))]
+    assert (fact.answer.en, fact.evidence, fact.topics) == (ANSWER, EVIDENCE, ["history"])
+
+
 async def test_a_topic_can_be_typed_as_its_menu_title_in_any_of_our_languages(
     admin_core: Core,
 ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import date as Date
@@ -136,12 +136,12 @@ class Curation:
             return [text_reply(lang, "admin.no_draft", ReplyKind.ERROR)]
         match name:
             case "step":
+                if args.strip() in self._offered(draft):
+                    return [await self.receive(draft, args.strip(), lang)]
                 page = _page_request(args)
-                if page is None or args.strip() in self.library.sources:
-                    return [await self.receive(draft, args, lang)]
-                # The source picker's navigation; a stale button never becomes another value.
-                if draft.asking == "source":
+                if draft.asking == "source" and page is not None:
                     return [self.ask(draft, lang, page=page).model_copy(update={"replace": True})]
+                # A stale button (an earlier step's or a page's) never becomes another value.
                 return [self.ask(draft, lang) if draft.asking else await self.preview(draft, lang)]
             case "skip":
                 return [await self.skip(draft, lang)]
@@ -155,6 +155,12 @@ class Curation:
             case "confirm":
                 return [await self.confirm(incoming, draft, lang, args.strip())]
         return [text_reply(lang, "admin.no_draft", ReplyKind.ERROR)]
+
+    def _offered(self, draft: Draft) -> Collection[str]:
+        """The values the buttons of the step being asked offer: topics or sources."""
+        if draft.asking == "topic":
+            return self.library.topics
+        return self.library.sources if draft.asking == "source" else ()
 
     def asking(self, incoming: Incoming) -> Draft | None:
         """The sender's draft, if it waits for a field's value."""
