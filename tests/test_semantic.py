@@ -198,6 +198,16 @@ def test_question_type_must_fit_the_answer() -> None:
     assert not type_mismatch(
         asked("как зовут председателя"), "Председатель ФПБ — Владимир Гончарик."
     )
+    # "Who heads X" asks for a person.
+    union = "The Belarusian Free Trade Union (SPB) was suspended by a decree."
+    assert type_mismatch(asked("who heads the SPB now"), union)
+    assert type_mismatch(asked("кто возглавлял СПБ в 1995"), union)
+    assert type_mismatch(asked("хто старшыня СПБ"), union)
+    assert type_mismatch(asked("khto uznachaliu SPB"), union)
+    kozik = "Leonid Kozik was appointed chair of the FPB."
+    assert not type_mismatch(asked("who was appointed to head the FPB"), kozik)
+    assert not type_mismatch(asked("кто возглавил ФПБ после выборов"), kozik)
+    assert not type_mismatch(asked("who organised the 1995 strike"), union)
     # A number that names something is no count, unless such things are what is counted.
     assert type_mismatch(
         asked("how many members does the ILO have"), "He does not say whether Article 33 was used."

@@ -102,6 +102,15 @@ _NAME_ASKED = re.compile(
     r"\b(имя|имена|имени|фамили\w*|імя|імёны|імёнаў|прозвішч\w*)\b|\bkak\s+(zovut|zvali)\b",
     re.IGNORECASE,
 )
+# "Who heads the FPB?" asks for a person: no answer that names none states it.
+_LEADER_ASKED = re.compile(
+    r"\b(who|кто|хто|kto|khto)\b.*\b(leads|heads?|headed|chairs?|chaired|chairman|chairwoman|"
+    r"chairperson|leader|boss|возглав\w*|руковод\w*|глав[аеуы]|председател\w*|лидер\w*|"
+    r"начальник\w*|[уў]значал\w*|кіру\w*|кіраваў|старшын\w*|лідар\w*|кіраўнік\w*|vozglav\w*|"
+    r"rukovod\w*|glava|predsedatel\w*|lider\w*|[uŭ]znachal\w*|u[zž]načal\w*|starshyn\w*|"
+    r"kira[uŭ]nik\w*)\b",
+    re.IGNORECASE,
+)
 # A capitalised word inside a sentence: a name, unless it is one of the titles, places and
 # months the knowledge writes with capitals.
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z]?[a-z]+)*\b")
@@ -157,7 +166,7 @@ def asked(question: str) -> Asked:
         when=bool(_WHEN.search(question)),
         count=bool(_COUNT.search(question)),
         counts_named=bool(_NAMED_KINDS.search(question)),
-        name=bool(_NAME_ASKED.search(question)),
+        name=bool(_NAME_ASKED.search(question) or _LEADER_ASKED.search(question)),
         dates=_found(_YEAR_OR_DATE, question),
         numbers=_found(_NUMBER, question),
         words=frozenset(re.findall(r"\w+", question.casefold())),
