@@ -65,6 +65,12 @@ async def publish_events(settings: Settings, kb: KnowledgeBase, path: Path) -> i
         raise ConfigError(f"{path} has no events")
     merged = kb.model_copy(update={"events": [*kb.events, *events]})
     problems = [p for p in validate(merged).errors if p.startswith("event ")]
+    # An event may be republished under its id, but no id of another kind is free: /fact shows
+    # an event by its id, which would hide that entry.
+    taken = {e.id for group in (kb.sources, kb.topics, kb.facts, kb.quotes) for e in group}
+    problems += [
+        f"event {e.id}: the id is taken by another entry" for e in events if e.id in taken
+    ]
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     async with Database(settings.database) as db:

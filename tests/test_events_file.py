@@ -90,6 +90,11 @@ def test_publish_from_the_command_line(tmp_path: Path) -> None:
     bad = run_bot("events", "publish", str(tmp_path / "bad.yaml"), env=env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "no-such-topic" in bad.stderr
+    # A fact's id is not free for an event: /fact would show the event instead.
+    (tmp_path / "clash.yaml").write_text(f"id: gsp-what\n{BY_HAND}", "utf-8")
+    clash = run_bot("events", "publish", str(tmp_path / "clash.yaml"), env=env)
+    assert clash.returncode == 2 and "Traceback" not in clash.stderr
+    assert "event gsp-what: the id is taken by another entry" in clash.stderr
 
 
 async def test_a_running_bot_follows_what_the_command_line_publishes(
