@@ -132,15 +132,7 @@ def evidence_reply(library: Library, entry_id: str, lang: str) -> Reply:
             paragraphs=(Paragraph(text=t(lang, "evidence.unknown")),),
             lang=lang,
         )
-    paragraphs = [
-        Paragraph(text=t(lang, "evidence.title"), style=Style.HEADING),
-        Paragraph(text=evidence.excerpt, style=Style.QUOTE),
-    ]
-    if evidence.language != lang:
-        language = language_name(evidence.language, lang)
-        paragraphs.append(
-            Paragraph(text=t(lang, "evidence.original", language=language), style=Style.NOTE)
-        )
+    paragraphs = evidence_paragraphs(evidence, lang, Style.HEADING)
     paragraphs += source_paragraphs(library, found[1][:1], lang)
     return Reply(
         paragraphs=tuple(paragraphs),
@@ -149,6 +141,34 @@ def evidence_reply(library: Library, entry_id: str, lang: str) -> Reply:
         sources=(evidence.source,) if evidence.source else (),
         evidence=evidence,
     )
+
+
+def evidence_paragraphs(evidence: Evidence, lang: str, title: Style) -> list[Paragraph]:
+    """ "The source's own words", the excerpt as a quotation, and its language if not ours."""
+    paragraphs = [
+        Paragraph(text=t(lang, "evidence.title"), style=title),
+        Paragraph(text=evidence.excerpt, style=Style.QUOTE),
+    ]
+    if evidence.language != lang:
+        language = language_name(evidence.language, lang)
+        paragraphs.append(
+            Paragraph(text=t(lang, "evidence.original", language=language), style=Style.NOTE)
+        )
+    return paragraphs
+
+
+def shared_answer(library: Library, fact: Fact, lang: str) -> Reply:
+    """A fact's answer as a message that stands alone where it is shared (a Telegram inline
+    result carries no buttons): no "See also" heading, and the source's own words written out
+    before the source."""
+    reply = answer_fact(library, fact, lang)
+    related = t(lang, "answer.related")
+    paragraphs = [p for p in reply.paragraphs if p.text != related]
+    if reply.evidence is not None:
+        sources = [i for i, p in enumerate(paragraphs) if p.style is Style.SOURCE]
+        at = sources[0] if sources else len(paragraphs)
+        paragraphs[at:at] = evidence_paragraphs(reply.evidence, lang, Style.NOTE)
+    return reply.model_copy(update={"paragraphs": tuple(paragraphs), "choices": ()})
 
 
 def with_page_link(library: Library, reply: Reply, public_url: str | None) -> Reply:

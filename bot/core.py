@@ -30,7 +30,7 @@ from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit
 from bot.knowledge.models import Event
 from bot.knowledge.validate import read_source_texts
 from bot.language import detect
-from bot.library import QUOTE_PREFIX, Library, search_form
+from bot.library import FACT_PREFIX, QUOTE_PREFIX, Library, search_form
 from bot.metrics import QUESTIONS, REPLY_SECONDS
 from bot.references import refers_back
 from bot.search.normalize import terms, words
@@ -411,6 +411,33 @@ class Core:
             return text_reply(lang, "fact.unknown", ReplyKind.ERROR)
         reply = answers.answer_fact(self.library, fact, lang)
         return answers.with_page_link(self.library, reply, self.settings.http.public_url)
+
+    async def inline_answers(self, text: str, lang: str, limit: int) -> list[tuple[str, Reply]]:
+        """What an inline query ("@bot" and a few words) offers as the person types: up to
+        ``limit`` facts close to the words, best first (for no words, the first facts), each with
+        its label and as a message that stands alone in the chat it is shared to. Words close to
+        nothing offer nothing."""
+        facts = self.library.facts
+        if text.strip():
+            hits = (await self.library.search(text)).hits
+            ids = [
+                h.doc_id.removeprefix(FACT_PREFIX)
+                for h in hits
+                if h.doc_id.startswith(FACT_PREFIX) and h.score >= answers.MIN_SUGGESTION_SCORE
+            ]
+            found = [facts[i] for i in ids if i in facts and not facts[i].retracted]
+        else:
+            found = self.library.live_facts()
+        public_url = self.settings.http.public_url
+        return [
+            (
+                answers.fact_label(fact, lang),
+                answers.with_page_link(
+                    self.library, answers.shared_answer(self.library, fact, lang), public_url
+                ),
+            )
+            for fact in found[:limit]
+        ]
 
     def timeline(self, lang: str, page: int) -> Reply:
         events = self.library.timeline()

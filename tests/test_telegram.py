@@ -181,6 +181,15 @@ async def test_inline_query_offers_sourced_answers(bot: Running) -> None:
     emu.inline_query("bel\u200baruskali un\u00adion")
     [_, hidden] = await emu.wait_for("answerInlineQuery", count=2)
     assert [r["title"] for r in hidden.params["results"]] == [r["title"] for r in results]
+    # A shared result has no buttons: no "See also" heading, the source's own words written out.
+    shared = results[0]["input_message_content"]["message_text"]
+    assert "See also" not in shared and "<b>" not in shared
+    assert "The source's own words" in shared and "<blockquote>" in shared
+    assert shared.index("<blockquote>") < shared.index("Source:")
+    # Words close to nothing offer nothing.
+    emu.inline_query("football results")
+    [*_, unrelated] = await emu.wait_for("answerInlineQuery", count=3)
+    assert unrelated.params["results"] == []
 
 
 async def test_hostile_text_is_escaped_and_long_replies_split(bot: Running) -> None:

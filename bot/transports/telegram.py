@@ -56,7 +56,6 @@ from bot.domain import ChatRef, Choice, Incoming, Platform, Reply, visible
 from bot.errors import ChatMoved, ConfigError, DeliveryDeferred, RecipientGone
 from bot.flood import FloodGuard
 from bot.language import detect
-from bot.library import FACT_PREFIX
 from bot.logs import pseudonym
 from bot.texts import LANGUAGES, t
 from bot.transports.follow_ups import LastOffers
@@ -462,32 +461,19 @@ class TelegramTransport:
                 language_hint=query.from_user.language_code,
             )
         )
-        library = self.core.library
-        if text.strip():
-            hits = (await library.search(text)).hits
-            ids = [h.doc_id for h in hits if h.doc_id.startswith(FACT_PREFIX)]
-            facts = [library.facts[i.removeprefix(FACT_PREFIX)] for i in ids]
-        else:
-            facts = library.live_facts()
-        results = []
-        for fact in [f for f in facts if not f.retracted][:INLINE_RESULTS]:
-            reply = answers.with_page_link(
-                library,
-                answers.answer_fact(library, fact, lang),
-                self.core.settings.http.public_url,
+        results = [
+            InlineQueryResultArticle(
+                id=uuid4().hex,
+                title=label,
+                description=answers.shorten(reply.paragraphs[0].text, 120),
+                input_message_content=InputTextMessageContent(
+                    split_message(reply_html(reply), MESSAGE_LIMIT)[0],
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=NO_PREVIEW,
+                ),
             )
-            results.append(
-                InlineQueryResultArticle(
-                    id=uuid4().hex,
-                    title=answers.fact_label(fact, lang),
-                    description=answers.shorten(fact.answer.get(lang), 120),
-                    input_message_content=InputTextMessageContent(
-                        split_message(reply_html(reply), MESSAGE_LIMIT)[0],
-                        parse_mode=ParseMode.HTML,
-                        link_preview_options=NO_PREVIEW,
-                    ),
-                )
-            )
+            for label, reply in await self.core.inline_answers(text, lang, INLINE_RESULTS)
+        ]
         await query.answer(results, cache_time=30, is_personal=True)
 
     async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
