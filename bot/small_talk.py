@@ -338,6 +338,14 @@ _ACKNOWLEDGEMENTS = _phrases(
     good
     awesome
     perfect
+    yes
+    yeah
+    yep
+    yup
+    sure
+    no
+    nope
+    nah
     ок
     окей
     хорошо
@@ -345,11 +353,21 @@ _ACKNOWLEDGEMENTS = _phrases(
     ясно
     отлично
     ладно
+    да
+    ага
+    угу
+    нет
+    неа
+    не
+    так
     добра
     зразумела
     ясна
     выдатна
     ponyatno
+    da
+    net
+    tak
     khorosho
     horosho
     yasno
