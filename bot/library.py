@@ -18,7 +18,7 @@ from bot.knowledge.models import Event, Fact, KnowledgeBase, Phrases, Quote, Sou
 from bot.search.fusion import DENSE_CANDIDATES, Candidate, candidates, decide, load_model
 from bot.search.index import Document, SearchIndex
 from bot.search.matcher import LexicalMatch, MatchResult, MatchSettings, match
-from bot.search.normalize import terms, without_fillers, without_links, words
+from bot.search.normalize import one_script_words, terms, without_fillers, without_links, words
 from bot.search.semantic import SemanticIndex, passage_vectors
 from bot.search.stopwords import STOPWORDS
 from bot.search.translit import romanised, to_cyrillic
@@ -37,7 +37,7 @@ def search_form(query: str) -> str:
     are not words of the question), and in Cyrillic if it is romanised Russian or Belarusian
     (measured: the Latin form alone, or both forms, leave more romanised questions
     unanswered)."""
-    query = without_links(query)
+    query = one_script_words(without_links(query))
     lang = romanised(query)
     return to_cyrillic(query, lang) if lang else query
 

@@ -446,6 +446,12 @@ async def test_fact_without_an_id_shows_the_topics_and_extra_words_are_ignored(
     assert "Generalised Scheme of Preferences" in reply.plain_text()
 
 
+async def test_a_latin_letter_inside_a_cyrillic_word_changes_nothing(core: Core) -> None:
+    plain = await core.answer("кто такой козик")
+    mixed = await core.answer("кто тaкой кoзик")  # Latin "a" and "o"
+    assert plain.fact_id == mixed.fact_id == "kozik-appointed" and mixed.answered
+
+
 async def test_unknown_command_gets_help(core: Core) -> None:
     replies = await core.handle(incoming("/frobnicate now"))
     assert "I don't know the command /frobnicate." in replies[0].plain_text()

@@ -104,6 +104,15 @@ def test_leading_to_something_is_causing_it_not_heading_it() -> None:
     assert term("lead") in terms("who leads the FPB?")
 
 
+def test_a_word_typed_in_two_scripts_is_read_in_its_main_one() -> None:
+    # A Latin "a" and "o" in Cyrillic words, a Cyrillic "о" in a Latin one.
+    assert fold("кто тaкой кoзик") == "кто такой козик"
+    assert fold("who is kоzik") == "who is kozik"
+    assert terms("тaкой") == terms("такой")
+    # Words in one script each are left as they are.
+    assert fold("ФПБ and FPB") == "фпб and fpb"
+
+
 def test_digit_groups_and_percent() -> None:
     assert "4000" in terms("more than 4,000 workers")
     assert "4000" in terms("4 000 рабочих")

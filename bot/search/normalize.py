@@ -102,9 +102,28 @@ def _strip_latin_marks(text: str) -> str:
     return "".join(out)
 
 
+# Letters that look alike in Latin and Cyrillic. A word typed in both scripts (a Latin "a" in
+# "тaкой", after a keyboard switch or in a copied text) is read in the one most of it is in.
+_LOOKALIKES = ("aeopcyxkiAEOPCYXKBHMT", "аеорсухкіАЕОРСУХКВНМТ")
+_TO_CYRILLIC = str.maketrans(*_LOOKALIKES)
+_TO_LATIN = str.maketrans(*reversed(_LOOKALIKES))
+_MIXED_SCRIPTS = re.compile(r"\b(?=\w*[a-zA-Z])(?=\w*[\u0400-\u04ff])\w+")
+
+
+def one_script_words(text: str) -> str:
+    """The text with every word written in two scripts written in its main one."""
+
+    def unmixed(match: re.Match[str]) -> str:
+        word = match.group(0)
+        cyrillic = len(_CYRILLIC.findall(word))
+        return word.translate(_TO_CYRILLIC if cyrillic * 2 >= len(word) else _TO_LATIN)
+
+    return _MIXED_SCRIPTS.sub(unmixed, text)
+
+
 def fold(text: str) -> str:
     """Unicode and case folding, number forms unified; the words are still readable."""
-    text = unicodedata.normalize("NFKC", text[:MAX_QUERY_CHARS])
+    text = one_script_words(unicodedata.normalize("NFKC", text[:MAX_QUERY_CHARS]))
     text = unicodedata.normalize("NFC", _strip_latin_marks(text)).casefold().replace("ё", "е")
     text = _NUMBER_MARK.sub(" ", text)
     text = _ARTICLE_MARK.sub(lambda m: _ARTICLE_WORD[m.group(1)], text)
