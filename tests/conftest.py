@@ -6,7 +6,10 @@ The store is SQLite unless a test module overrides the ``backend`` fixture, e.g.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,6 +33,11 @@ SEEDS = REPO_ROOT.parent / "shared" / "seeds"
 # One cache of the knowledge's passage vectors for every test and every bot process they start,
 # so the model embeds the knowledge once per machine, not once per temporary database.
 os.environ.setdefault("BOT_SEARCH__VECTOR_CACHE", str(REPO_ROOT / "data" / "test-vectors.sqlite3"))
+# The commands tests run never read or write the developer's own database (data/bot.sqlite3):
+# a language chosen there in a terminal chat would change what the tests see.
+_SESSION_DIR = tempfile.mkdtemp(prefix="bot-tests-")
+atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)
+os.environ["BOT_DATABASE"] = str(Path(_SESSION_DIR) / "bot.sqlite3")
 TELEGRAM_TOKEN = "123456:TEST-token-for-the-emulator"
 BOT_NAME = "AdvocacyTestBot"
 
