@@ -270,6 +270,16 @@ def entry_answer(library: Library, doc_id: str, lang: str, score: float = 1.0) -
     return None
 
 
+def answer_by_id(library: Library, entry_id: str, lang: str) -> Reply | None:
+    """The answer an entry gives, known by its bare id (ids are unique across kinds, as
+    ``kb validate`` checks); None if it is gone."""
+    for prefix in (FACT_PREFIX, QUOTE_PREFIX, EVENT_PREFIX):
+        reply = entry_answer(library, prefix + entry_id, lang)
+        if reply is not None:
+            return reply
+    return None
+
+
 def suggestion_choices(library: Library, result: MatchResult, lang: str) -> list[Choice]:
     """Up to three close facts, quotes or events, else nothing."""
     choices: list[Choice] = []

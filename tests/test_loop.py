@@ -27,7 +27,7 @@ from support.environment import child_environment
 from support.process import BotProcess, bot_env
 from support.telegram_emulator import Call, TelegramEmulator
 
-from bot.alerts.notices import Correction, correction_reply
+from bot.alerts.notices import AnswerFound, Correction, answer_found_reply, correction_reply
 from bot.config import REPO_ROOT
 from bot.knowledge.models import KnowledgeBase
 from bot.library import Library
@@ -190,6 +190,29 @@ async def the_followers_notice(served: Served, command: str, marker: str) -> str
         assert notices(served, user_id, "Correction (") == []
     served.seen[FOLLOWER] = len(served.sent(FOLLOWER))
     return notice
+
+
+def test_an_answer_found_is_worded_for_any_kind_of_entry_and_never_for_one_gone(
+    kb: KnowledgeBase,
+) -> None:
+    library = Library(kb)
+
+    def found(entry: str) -> str | None:
+        notice = AnswerFound(question="asked", entry=entry, language="en")
+        reply = answer_found_reply(library, notice, "en")
+        return None if reply is None else reply.plain_text()
+
+    quote, event = kb.quotes[0], kb.events[0]
+    for entry, says in (
+        ("strike-1995", library.facts["strike-1995"].answer.en),
+        (quote.id, quote.text),
+        (event.id, event.title.en),
+    ):
+        text = found(entry)
+        assert text is not None and text.startswith("You asked: “asked”") and says in text
+    library.put_fact(library.facts["strike-1995"].model_copy(update={"retracted": True}))
+    assert found("strike-1995") is None
+    assert found("no-such-entry") is None
 
 
 def test_a_notice_overtaken_by_a_later_change_is_not_sent(kb: KnowledgeBase) -> None:

@@ -41,14 +41,8 @@ class Correction(BaseModel):
 
 def answer_found_reply(library: Library, notice: AnswerFound, lang: str) -> Reply | None:
     """ "You asked: …" then the answer, as a live question gets it; None if the entry is gone."""
-    fact = library.facts.get(notice.entry)
-    if fact is not None and not fact.retracted:
-        reply = answers.answer_fact(library, fact, lang)
-    elif notice.entry in library.quotes:
-        reply = answers.answer_quote(library, library.quotes[notice.entry], lang)
-    elif notice.entry in library.events:
-        reply = answers.answer_event(library, library.events[notice.entry], lang)
-    else:
+    reply = answers.answer_by_id(library, notice.entry, lang)
+    if reply is None:
         return None
     heading = Paragraph(
         text=t(lang, "notify.found", question=notice.question), style=Style.HEADING
