@@ -233,6 +233,8 @@ class Core:
             return self.sources(lang, intro="evidence.pick")
         if talk is not None:  # a greeting, or "what can you do?": the introduction
             return self.start(lang)
+        if len("".join(words(question))) < 2:
+            return text_reply(lang, "ask.empty")  # a lone letter ("x", "?a"): nothing to search
         asked = asks_about_bot(question)
         if asked is not None:
             return self.about_bot(asked, lang)

@@ -312,6 +312,17 @@ async def test_a_bare_number_is_no_question_but_a_year_is(core: Core) -> None:
     assert year.kind is not ReplyKind.INFO
 
 
+async def test_a_lone_letter_is_no_question_but_a_short_word_is(core: Core) -> None:
+    for text in ("x", "?a", "Ы!"):
+        [reply] = await core.handle(incoming(text, sender="letters"))
+        assert reply.kind is ReplyKind.INFO and not reply.choices, text
+        assert reply.plain_text() == t(reply.lang, "ask.empty"), text
+    assert core.repository is not None
+    assert await core.repository.unanswered("2000-01-01") == []  # not counted as declines
+    [eu] = await core.handle(incoming("ЕС", sender="letters"))
+    assert eu.kind is ReplyKind.ANSWER
+
+
 async def test_language_follows_question_then_explicit_choice(core: Core) -> None:
     [ru] = await core.handle(incoming("сколько рекомендаций дала комиссия МОТ"))
     assert ru.lang == "ru" and "12" in ru.plain_text()
