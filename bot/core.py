@@ -216,7 +216,8 @@ class Core:
         """Answer one question (pure: no counting); the language follows the question if unset."""
         question = visible(question)
         lang = lang or detect(question) or self.settings.default_language
-        if not words(question):
+        folded = words(question)
+        if not folded:
             return text_reply(lang, "ask.empty")
         if choice_number(question) is not None:
             # "2" is a choice from a list, not a question about Decree No. 2: guessing would
@@ -233,7 +234,7 @@ class Core:
             return self.sources(lang, intro="evidence.pick")
         if talk is not None:  # a greeting, or "what can you do?": the introduction
             return self.start(lang)
-        if len("".join(words(question))) < 2:
+        if len("".join(folded)) < 2:
             return text_reply(lang, "ask.empty")  # a lone letter ("x", "?a"): nothing to search
         asked = asks_about_bot(question)
         if asked is not None:
