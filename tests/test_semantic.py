@@ -52,6 +52,10 @@ class CountingEmbedder:
         ("who heads the FPB? https://example.org/x?y=1", "kozik-appointed"),
         # "ўзначальвае" meets the keyword "узначаліў": an initial ў is the same word's у
         ("Хто ўзначальвае ФПБ?", "kozik-appointed"),
+        # chat fillers ("lol", "слушай", "кстати") say nothing about what is asked
+        ("lol what is the fpb even", "fpb-not-independent"),
+        ("слушай, а кто такой Гончарик", "election-2001-hancharyk"),
+        ("слухай, хто такі Козік", "kozik-appointed"),
     ],
 )
 async def test_questions_in_own_words_are_answered(

@@ -17,7 +17,7 @@ again ever still yet please tell explain know want like say said give show let s
 anything something someone somebody way kind sort about really actually exactly
 told get got gets getting make made makes go goes went take took taken put happen happened
 happens mean means meant called call know known thing things out up off ever eventually
-ok okay sorry btw hmm um
+ok okay sorry btw hmm um even anyway basically
 """
 
 _RUSSIAN = """
@@ -56,7 +56,7 @@ takoe takoy takoi takaya takie taki takaja takija heta hety jaki jakija kolki ch
 
 # Greetings and politeness: stop words, and the dense model is given the question without them.
 # The English ones apart: "hello" and "thanks" alone are English, not romanised Russian.
-_ENGLISH_FILLERS = frozenset("hi hello hey please pls plz thanks thank thx".split())  # noqa: SIM905
+_ENGLISH_FILLERS = frozenset("hi hello hey hiya please pls plz thanks thank thx lol haha".split())  # noqa: SIM905
 # Romanised Russian ones, which tell a Latin-script question is Russian ("privet, kto ...").
 LATIN_FILLERS: frozenset[str] = frozenset(
     "privet pozhaluysta pozhalujsta spasibo podskazhi podskazhite".split()  # noqa: SIM905
@@ -77,6 +77,14 @@ FILLERS: frozenset[str] = (
             "дзякуй",
             "падкажы",
             "падкажыце",
+            "слушай",
+            "слушайте",
+            "кстати",
+            "короче",
+            "слухай",
+            "слухайце",
+            "дарэчы",
+            "карацей",
         ]
     )
 )
