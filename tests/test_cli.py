@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,8 @@ from support.cli import catches, free_port, one_error_line, run_bot
 from support.environment import child_environment
 from support.process import spawn_run
 from support.telegram_emulator import TelegramEmulator
+
+from bot.config import REPO_ROOT
 
 
 def test_ask_json_answers_with_source() -> None:
@@ -84,6 +88,21 @@ def test_ask_batch_one_line_per_question_in_order() -> None:
     assert replies[2]["answered"] is False
     assert replies[3]["answered"] is False
     assert replies[4]["answered"] and "4,000" in replies[4]["text"]
+
+
+def test_a_reader_that_stops_early_ends_the_batch_quietly() -> None:
+    """`ask --json - | head -1`: once the reader is gone the batch stops, with no traceback."""
+    questions = "What is Article 33 of the ILO Constitution?\n" * 300  # far more than a pipe holds
+    command = [sys.executable, "-m", "bot", "ask", "--json", "-"]
+    pipe = subprocess.PIPE
+    with subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, cwd=REPO_ROOT) as proc:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        proc.stdin.write(questions.encode())
+        proc.stdin.close()
+        assert json.loads(proc.stdout.readline())["answered"]
+        proc.stdout.close()
+        assert proc.wait(timeout=120) == 1
+        assert proc.stderr.read() == b""
 
 
 def test_chat_session(tmp_path: Path) -> None:

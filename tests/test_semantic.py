@@ -56,6 +56,7 @@ class CountingEmbedder:
         ("lol what is the fpb even", "fpb-not-independent"),
         ("слушай, а кто такой Гончарик", "election-2001-hancharyk"),
         ("слухай, хто такі Козік", "kozik-appointed"),
+        ("did the un experts mention doctors", "un-doctors"),
     ],
 )
 async def test_questions_in_own_words_are_answered(
