@@ -57,6 +57,7 @@ class CountingEmbedder:
         ("слушай, а кто такой Гончарик", "election-2001-hancharyk"),
         ("слухай, хто такі Козік", "kozik-appointed"),
         ("did the un experts mention doctors", "un-doctors"),
+        ("упоминали ли эксперты оон врачей", "un-doctors"),
     ],
 )
 async def test_questions_in_own_words_are_answered(
