@@ -24,7 +24,17 @@ from bot.commands import (
     parse,
 )
 from bot.config import Settings
-from bot.domain import ChatRef, Choice, Incoming, Paragraph, Reply, ReplyKind, Style, visible
+from bot.domain import (
+    ChatRef,
+    Choice,
+    Incoming,
+    PageTurn,
+    Paragraph,
+    Reply,
+    ReplyKind,
+    Style,
+    visible,
+)
 from bot.errors import UserError
 from bot.flood import FloodGuard, FloodLimit, LocalFloodLimit
 from bot.knowledge.models import Event
@@ -476,9 +486,15 @@ class Core:
     def _pager(lang: str, command: str, page: int, pages: int) -> list[Choice]:
         choices = []
         if page > 1:
-            choices.append(Choice(label=t(lang, "page.previous"), command=f"{command} {page - 1}"))
+            previous = f"{command} {page - 1}"
+            choices.append(
+                Choice(label=t(lang, "page.previous"), command=previous, page=PageTurn.PREVIOUS)
+            )
         if page < pages:
-            choices.append(Choice(label=t(lang, "page.next"), command=f"{command} {page + 1}"))
+            following = f"{command} {page + 1}"
+            choices.append(
+                Choice(label=t(lang, "page.next"), command=following, page=PageTurn.NEXT)
+            )
         return choices
 
     async def quote(self, lang: str, args: str) -> Reply:

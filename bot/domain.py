@@ -66,6 +66,13 @@ class Incoming(Model):
         return visible(_LONE_SURROGATE.sub("\ufffd", text))
 
 
+class PageTurn(StrEnum):
+    """Which way a choice turns the pages of a list."""
+
+    NEXT = "next"
+    PREVIOUS = "previous"
+
+
 class Style(StrEnum):
     """How a paragraph is shown; each transport maps styles to its own markup."""
 
@@ -90,6 +97,7 @@ class Choice(Model):
 
     label: str
     command: str
+    page: PageTurn | None = None  # the choice turns a list's page: typing "next" picks it
 
 
 class SourceRef(Model):

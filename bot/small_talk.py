@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from bot.domain import PageTurn
 from bot.search.normalize import words
 
 
@@ -320,8 +321,55 @@ _ABOUT = _phrases(
     chto ty mozhesh
     """
 )
-_ACKNOWLEDGEMENTS = _phrases(
+# Turning the page of a list the last reply offered ("next", "назад"). Without such a list,
+# the words for "next" ask for more (above) and those for "back" are an acknowledgement.
+_NEXT_PAGE = _phrases(
     """
+    next
+    next page
+    more
+    show more
+    далее
+    дальше
+    следующая
+    следующая страница
+    ещё
+    далей
+    наступная
+    наступная старонка
+    яшчэ
+    dalee
+    dalshe
+    """
+)
+_PREVIOUS_PAGE = _phrases(
+    """
+    back
+    go back
+    previous
+    previous page
+    prev
+    назад
+    предыдущая
+    предыдущая страница
+    папярэдняя
+    папярэдняя старонка
+    nazad
+    """
+)
+_PAGE_TURNS = {PageTurn.NEXT: _NEXT_PAGE, PageTurn.PREVIOUS: _PREVIOUS_PAGE}
+
+
+def page_turn(text: str) -> PageTurn | None:
+    """The way a message that only says "next" or "back" (in any of the languages) turns a
+    list's page, if that is all it says."""
+    phrase = " ".join(words(text))
+    return next((turn for turn, phrases in _PAGE_TURNS.items() if phrase in phrases), None)
+
+
+_ACKNOWLEDGEMENTS = (
+    _phrases(
+        """
     ok
     okay
     k
@@ -372,6 +420,8 @@ _ACKNOWLEDGEMENTS = _phrases(
     horosho
     yasno
     """
+    )
+    | _PREVIOUS_PAGE
 )
 _SOURCE_REQUESTS = _phrases(
     """
@@ -491,8 +541,9 @@ _SOURCE_REQUESTS = _phrases(
     hto heta skazau
     """
 )
-_MORE_REQUESTS = _phrases(
-    """
+_MORE_REQUESTS = (
+    _phrases(
+        """
     more
     tell me more
     tell us more
@@ -570,6 +621,8 @@ _MORE_REQUESTS = _phrases(
     yashche
     jasce
     """
+    )
+    | _NEXT_PAGE
 )
 _COMPLAINTS = _phrases(
     """

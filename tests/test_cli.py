@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -195,6 +196,25 @@ def test_chat_bare_number_that_is_no_choice_is_not_a_question(tmp_path: Path) ->
     assert "recommendations" not in proc.stdout and "Decree No" not in proc.stdout
     # A year is a question, even where a bare number picks from a list.
     assert "In August 1995" in after_sources
+
+
+def test_chat_next_and_back_turn_the_pages_of_the_list_just_shown(tmp_path: Path) -> None:
+    """Typed "next", "далее" or "back" turn the timeline's pages, as its buttons do; with no
+    list shown they are no question ("back" is not "the SPB came back")."""
+    proc = run_bot(
+        "chat",
+        stdin="/timeline\nnext\nback\n/language ru\n/timeline\nдалее\n/sources\nназад\n/quit\n",
+        env={"BOT_DATABASE": str(tmp_path / "c.sqlite3")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    pages = re.findall(r"(?:Timeline|Хронология) \((\d)/2\)", proc.stdout)
+    # /sources offers no choices, so the timeline is still the list "назад" turns.
+    assert pages == ["1", "2", "1", "1", "2", "1"]
+    proc = run_bot(
+        "chat", stdin="back\nnext\n/quit\n", env={"BOT_DATABASE": str(tmp_path / "d.sqlite3")}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Source:" not in proc.stdout and "I don't have a sourced answer" not in proc.stdout
 
 
 def test_lexical_only_when_the_embedder_is_off() -> None:

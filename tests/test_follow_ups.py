@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain import Choice, Paragraph, Reply
+from bot.domain import Choice, PageTurn, Paragraph, Reply
 from bot.transports.follow_ups import LastOffers
 
 EVIDENCE = "/evidence fact:kozik-fpb"
@@ -74,3 +74,27 @@ def test_memory_is_bounded_and_forgets_the_least_recently_offered_chat() -> None
     assert offers.offered(2) == ()
     assert offers.offered(1) == ("/evidence fact:newer",)
     assert offers.offered(3) == (EVIDENCE, NOTIFY)
+
+
+def test_next_and_back_pick_the_choices_that_turn_the_page() -> None:
+    offers = LastOffers()
+    pager = Reply(
+        paragraphs=(Paragraph(text="…"),),
+        lang="be",
+        choices=(
+            Choice(label="‹ Назад", command="/timeline 1", page=PageTurn.PREVIOUS),
+            Choice(label="Далей ›", command="/timeline 3", page=PageTurn.NEXT),
+        ),
+    )
+    offers.remember("chat", pager)
+    for typed in ("next", "Next ›", "далее", "далей", "ещё", "dalshe"):
+        assert offers.resolve("chat", typed).model_dump() == {
+            "text": "/timeline 3",
+            "language": "be",
+        }
+    for typed in ("back", "‹ Назад", "папярэдняя", "nazad"):
+        assert offers.resolve("chat", typed).text == "/timeline 1", typed
+    assert offers.resolve("chat", "next steps").text == "next steps"
+    # An answer's choices turn no page: "next" stays as typed (it asks for more).
+    offers.remember("chat", answer("be"))
+    assert offers.resolve("chat", "next").text == "next"

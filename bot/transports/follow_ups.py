@@ -9,7 +9,8 @@ from collections.abc import Hashable
 from pydantic import BaseModel, ConfigDict
 
 from bot.commands import choice_number, resolve_follow_up
-from bot.domain import Reply
+from bot.domain import PageTurn, Reply
+from bot.small_talk import page_turn
 
 MAX_CHATS = 10_000
 # The follow-up that stores something about the chat, so only on an explicit choice.
@@ -17,12 +18,14 @@ CONSENT = "notifyme"
 
 
 class Offer(BaseModel):
-    """The language and the choice commands of the last reply that offered choices."""
+    """The language and the choice commands of the last reply that offered choices, and
+    those of them that turn a list's page."""
 
     model_config = ConfigDict(frozen=True)
 
     lang: str
     commands: tuple[str, ...]
+    pages: dict[PageTurn, str] = {}
 
 
 class FollowUp(BaseModel):
@@ -53,7 +56,9 @@ class LastOffers:
         if not reply.choices:
             return
         self._offers[chat] = Offer(
-            lang=reply.lang, commands=tuple(c.command for c in reply.choices)
+            lang=reply.lang,
+            commands=tuple(c.command for c in reply.choices),
+            pages={c.page: c.command for c in reply.choices if c.page is not None},
         )
         self._offers.move_to_end(chat)
         while len(self._offers) > self.max_chats:
@@ -76,11 +81,14 @@ class LastOffers:
         with their numbers; where they were not (Telegram's buttons), a number never picks one
         that keeps something about the chat ("tell me if this gets answered"): that takes a
         press. A bare follow-up command or a request for the source picks the matching
-        choice."""
+        choice, and "next" or "back" the choice that turns the list's page that way."""
         offer = self._offers.get(chat)
         if offer is None:
             return FollowUp(text=text)
         picked = text
+        turn = page_turn(text)
+        if turn in offer.pages:
+            picked = offer.pages[turn]
         number = choice_number(text) if by_number else None
         if number is not None and 0 < number <= len(offer.commands):
             choice = offer.commands[number - 1]
