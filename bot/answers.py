@@ -335,6 +335,18 @@ def decline(
     )
 
 
+def several_meanings(library: Library, result: MatchResult, lang: str) -> Reply:
+    """A one-word question that several entries could answer: they are offered to pick from.
+    An INFO reply, as it is no question the knowledge lacks."""
+    choices = suggestion_choices(library, result, lang)
+    return Reply(
+        paragraphs=(Paragraph(text=t(lang, "ask.one_word")),),
+        choices=tuple(choices),
+        lang=lang,
+        suggestions=tuple(c.label for c in choices),
+    )
+
+
 def personal_advice(library: Library, result: MatchResult, lang: str) -> Reply:
     """No advice on a person's own situation, a word of caution, and the close facts if any.
     An INFO reply: not a question the knowledge lacks, so nothing of it is counted or kept."""
@@ -358,6 +370,8 @@ def answer(
     reply = None
     if result.answered and best is not None:
         reply = entry_answer(library, best.doc_id, lang, best.score)
+    elif result.ambiguous:
+        return several_meanings(library, result, lang)
     if reply is None:
         return decline(library, result, lang, refers_back=refers_back)
     if result.part is not None:

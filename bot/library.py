@@ -261,7 +261,9 @@ class Library:
             # The model failing must not silence the bot: the lexical matcher answers alone.
             logger.exception("search.semantic_failed")
             return match(self.index, search_form(query), self.settings)
-        return decide(scored, load_model())
+        # The message is one word: no "what is" or "who" says what is asked about it.
+        one_word = len(words(without_fillers(search_form(query)))) == 1
+        return decide(scored, load_model(), one_word=one_word)
 
     async def candidates(self, query: str, semantic: SemanticIndex) -> list[Candidate]:
         """What both retrievers propose for a question, with the decision model's features."""

@@ -319,8 +319,26 @@ async def test_a_lone_letter_is_no_question_but_a_short_word_is(core: Core) -> N
         assert reply.plain_text() == t(reply.lang, "ask.empty"), text
     assert core.repository is not None
     assert await core.repository.unanswered("2000-01-01") == []  # not counted as declines
+    # "ЕС" (the EU) is searched; as one word that several facts share, it offers them to pick.
     [eu] = await core.handle(incoming("ЕС", sender="letters"))
-    assert eu.kind is ReplyKind.ANSWER
+    assert eu.kind is ReplyKind.INFO and "ЕС" in eu.suggestions[1]
+
+
+async def test_one_word_several_entries_share_offers_them_instead_of_answering(
+    core: Core,
+) -> None:
+    """ "history" or "people" alone used to be answered with whichever fact led by a hair
+    ("history": the countries sanctioned besides Myanmar). A word that points at one entry,
+    or that both retrievers agree on, is still answered."""
+    for word in ("history", "people", "time", "история"):
+        [reply] = await core.handle(incoming(word, sender="one-word"))
+        assert reply.kind is ReplyKind.INFO and len(reply.choices) >= 2, word
+        assert reply.plain_text().startswith(t(reply.lang, "ask.one_word")), word
+    assert core.repository is not None
+    assert await core.repository.unanswered("2000-01-01") == []  # no question the knowledge lacks
+    for word, fact in (("Kozik", "kozik-appointed"), ("strike", "strike-1995")):
+        [reply] = await core.handle(incoming(word, sender="one-word"))
+        assert reply.kind is ReplyKind.ANSWER and reply.fact_id == fact, word
 
 
 async def test_language_follows_question_then_explicit_choice(core: Core) -> None:

@@ -404,11 +404,32 @@ def _best_other(ranked: list[float], value: float) -> float:
     return ranked[0]
 
 
-def decide(scored: list[Candidate], model: DecisionModel) -> MatchResult:
-    """Rank candidates by the model's probability; answer with the best if it clears the bar."""
+# A question of one word ("strike", "people") names a subject but not what is asked about it.
+# It is answered only when the word points at one entry: both retrievers rank that entry first,
+# or the lexical match is well ahead of the next ("Kozik"). A word that many entries share
+# ("people", "history") gets them as close topics, not whichever entry happens to lead.
+ONE_WORD_LEXICAL_MARGIN = 0.3
+_AGREE = FEATURES.index("agree")
+_LEXICAL_MARGIN = FEATURES.index("lexical_margin")
+
+
+def decide(
+    scored: list[Candidate], model: DecisionModel, *, one_word: bool = False
+) -> MatchResult:
+    """Rank candidates by the model's probability; answer with the best if it clears the bar
+    (and, for a one-word question, if that word points at it alone)."""
     probabilities = model.probabilities([c.features for c in scored])
     ranked = sorted(
-        (replace(c.hit, score=round(p, 4)) for c, p in zip(scored, probabilities, strict=True)),
-        key=lambda h: (-h.score, h.doc_id),
+        (
+            (replace(c.hit, score=round(p, 4)), c.features)
+            for c, p in zip(scored, probabilities, strict=True)
+        ),
+        key=lambda ranked_hit: (-ranked_hit[0].score, ranked_hit[0].doc_id),
     )
-    return MatchResult(tuple(ranked), bool(ranked) and ranked[0].score >= model.threshold)
+    hits = tuple(hit for hit, _ in ranked)
+    answered = bool(hits) and hits[0].score >= model.threshold
+    if answered and one_word:
+        best = ranked[0][1]
+        if best[_AGREE] != 1.0 and best[_LEXICAL_MARGIN] < ONE_WORD_LEXICAL_MARGIN:
+            return MatchResult(hits, answered=False, ambiguous=True)
+    return MatchResult(hits, answered)

@@ -85,6 +85,9 @@ class MatchResult:
     answered: bool
     # The one question of a message that asks several that the answer is to (None: the whole).
     part: str | None = None
+    # A question of one word that several entries could answer ("history"): not answered,
+    # though the best entry clears the bar.
+    ambiguous: bool = False
 
     @property
     def best(self) -> Hit | None:
