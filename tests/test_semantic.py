@@ -183,6 +183,9 @@ def test_question_type_must_fit_the_answer() -> None:
     assert not type_mismatch(asked("когда его избрали"), "В 1994 году.")
     assert type_mismatch(asked("how many members today"), "It was liquidated.")
     assert not type_mismatch(asked("колькі сяброў"), "каля 4000 сяброў")
+    # "How big" asks for a size as "how many" does.
+    assert type_mismatch(asked("how big was the union in 2022"), "It was liquidated in 2022.")
+    assert not type_mismatch(asked("насколько большим был профсоюз"), "Около 4000 членов.")
     assert not type_mismatch(asked("who is Kozik"), "A deputy head of the administration.")
     assert type_mismatch(asked("какого числа это было"), "В ноябре 2022 года.")
     assert not type_mismatch(asked("exact date of the decree"), "Decree No. 2 of 26 January 1999")

@@ -68,7 +68,9 @@ _WHEN = re.compile(
     re.IGNORECASE,
 )
 _COUNT = re.compile(
-    r"\b(how many|how much|how long|сколько|колькі|skolko|skol'ko)\b", re.IGNORECASE
+    r"\b(how many|how much|how long|how big|how large|how old|сколько|колькі|skolko|skol'ko|"
+    r"насколько (большой|большим|крупн\w*)|какой численности|наколькі вялік\w*)\b",
+    re.IGNORECASE,
 )
 _YEAR_OR_DATE = re.compile(
     r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|june|july|august|september|october|"
