@@ -370,7 +370,7 @@ def answer(
     reply = None
     if result.answered and best is not None:
         reply = entry_answer(library, best.doc_id, lang, best.score)
-    elif result.ambiguous:
+    elif result.ambiguous and not refers_back:
         return several_meanings(library, result, lang)
     if reply is None:
         return decline(library, result, lang, refers_back=refers_back)

@@ -15,6 +15,7 @@ from dataclasses import replace
 from rapidfuzz import fuzz
 
 from bot.knowledge.models import Event, Fact, KnowledgeBase, Phrases, Quote, Source, Topic
+from bot.references import refers_back
 from bot.search.fusion import DENSE_CANDIDATES, Candidate, candidates, decide, load_model
 from bot.search.index import Document, SearchIndex
 from bot.search.matcher import LexicalMatch, MatchResult, MatchSettings, match
@@ -56,6 +57,15 @@ def question_parts(query: str) -> list[str]:
         if p.endswith(("?", "？")) or (i == len(sentences) - 1 and not p.endswith((".", "!", "…")))
     ]
     return [p for p in asked if terms(search_form(p))]
+
+
+def _one_word(query: str) -> bool:
+    """The message is one word, with no "what is" or "who" to say what is asked about it, or
+    one word besides a pronoun that names no one ("who leads it?", "when was he appointed?")."""
+    form = search_form(query)
+    if len(words(without_fillers(form))) == 1:
+        return True
+    return refers_back(query) and len(set(terms(form))) == 1
 
 
 def _topic_words(topic_ids: list[str], topics: dict[str, Topic]) -> str:
@@ -261,9 +271,7 @@ class Library:
             # The model failing must not silence the bot: the lexical matcher answers alone.
             logger.exception("search.semantic_failed")
             return match(self.index, search_form(query), self.settings)
-        # The message is one word: no "what is" or "who" says what is asked about it.
-        one_word = len(words(without_fillers(search_form(query)))) == 1
-        return decide(scored, load_model(), one_word=one_word)
+        return decide(scored, load_model(), one_word=_one_word(query))
 
     async def candidates(self, query: str, semantic: SemanticIndex) -> list[Candidate]:
         """What both retrievers propose for a question, with the decision model's features."""

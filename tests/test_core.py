@@ -339,6 +339,13 @@ async def test_one_word_several_entries_share_offers_them_instead_of_answering(
     for word, fact in (("Kozik", "kozik-appointed"), ("strike", "strike-1995")):
         [reply] = await core.handle(incoming(word, sender="one-word"))
         assert reply.kind is ReplyKind.ANSWER and reply.fact_id == fact, word
+    # So is one word beside a pronoun that names no one: "who leads it?" was answered with the
+    # arrests that "led" the ILO to act; now it is asked to name the organisation.
+    [unnamed] = await core.handle(incoming("who leads it?", sender="one-word"))
+    assert unnamed.kind is ReplyKind.DECLINE
+    assert t("en", "decline.name_them") in unnamed.plain_text()
+    [pointed] = await core.handle(incoming("when was it liquidated?", sender="one-word"))
+    assert pointed.kind is ReplyKind.ANSWER and pointed.fact_id == "liquidation-2022"
 
 
 async def test_language_follows_question_then_explicit_choice(core: Core) -> None:
