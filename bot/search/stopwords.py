@@ -30,6 +30,7 @@ _RUSSIAN = """
 которые которое также тоже только очень
 ок окей вообще
 упоминали упомянули упоминал упомянул упоминается упоминают упомянуто
+случилось случился случилась случились произошло произошел произошёл произошла произошли
 """
 
 _BELARUSIAN = """
@@ -46,6 +47,7 @@ _BELARUSIAN = """
 свайго сваёй свайму сваім сваю сваіх наш наша нашы нашай нашага нам вам ды жа хіба ўжо
 ок окей увогуле ўвогуле
 згадвалі згадалі згадваў згадаў згадваецца згадваюць
+адбыўся адбылася адбыліся здарыўся здарыліся
 """
 
 _RUSSIAN_LATIN = """
@@ -53,6 +55,7 @@ chto kto kogda gde pochemu zachem skolko kak kakoy kakaya kakie eto etot byl byl
 li ne net da v vo na po o ob ot do iz u k s so za pri dlya pro bez posle pered uzhe ya my ty vy
 on ona oni ego ee ikh mne nas vas est budet mozhno nado skazhi rasskazhi shto kali hto
 takoe takoy takoi takaya takie taki takaja takija heta hety jaki jakija kolki chamu dze
+sluchilos proizoshlo
 """
 
 
