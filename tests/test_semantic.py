@@ -60,6 +60,9 @@ class CountingEmbedder:
         ("упоминали ли эксперты оон врачей", "un-doctors"),
         # "happened" says nothing of what is asked, in Belarusian as in English
         ("калі адбыўся страйк у Мінскім метро", "strike-1995"),
+        # typed function words ("hwo", "teh", "wat") and "everything" are no topic
+        ("hwo is kozik", "kozik-appointed"),
+        ("tell me everything about article 33", "un-article33-allows"),
     ],
 )
 async def test_questions_in_own_words_are_answered(

@@ -17,7 +17,8 @@ again ever still yet please tell explain know want like say said give show let s
 anything something someone somebody way kind sort about really actually exactly
 told get got gets getting make made makes go goes went take took taken put happen happened
 happens mean means meant called call know known thing things out up off ever eventually
-ok okay sorry btw hmm um even anyway basically mention mentioned mentions
+ok okay sorry btw hmm um even anyway basically mention mentioned mentions everything
+teh hte whta waht wat wht hwo whn wen abt u ur r
 """
 
 _RUSSIAN = """
