@@ -63,6 +63,9 @@ class CountingEmbedder:
         # typed function words ("hwo", "teh", "wat") and "everything" are no topic
         ("hwo is kozik", "kozik-appointed"),
         ("tell me everything about article 33", "un-article33-allows"),
+        # colloquial Russian: "када" is "когда", "че" is "что"
+        ("када ликвидировали бкдп", "liquidation-2022"),
+        ("че за статья 33", "un-article33-allows"),
     ],
 )
 async def test_questions_in_own_words_are_answered(

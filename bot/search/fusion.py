@@ -63,12 +63,12 @@ FEATURES = (
 NEAREST_AVERAGED = 5
 
 _WHEN = re.compile(
-    r"\b(when|what year|which year|what date|когда|в каком году|какого числа|калі|у якім годзе|"
+    r"\b(when|what year|which year|what date|когда|када|в каком году|какого числа|калі|у якім годзе|"
     r"kogda|v kakom godu)\b",
     re.IGNORECASE,
 )
 _COUNT = re.compile(
-    r"\b(how many|how much|how long|how big|how large|how old|сколько|колькі|skolko|skol'ko|"
+    r"\b(how many|how much|how long|how big|how large|how old|сколько|скока|колькі|skolko|skol'ko|"
     r"насколько (большой|большим|крупн\w*)|какой численности|наколькі вялік\w*)\b",
     re.IGNORECASE,
 )
