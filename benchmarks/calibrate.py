@@ -43,7 +43,7 @@ async def candidate_sets(
     assert library.semantic is not None, "calibration needs an embedder"
     out = []
     for question in questions:
-        scored = await library.candidates(question.text, library.semantic)
+        scored, _ = await library.candidates(question.text, library.semantic)
         out.append((question, scored, [is_right(library, question, c.hit.doc_id) for c in scored]))
     return out
 
