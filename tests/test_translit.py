@@ -18,6 +18,8 @@ from bot.search.translit import romanisations, romanised, to_cyrillic
         ("khto kiruje federacyjaj prafsajuzau", "be"),
         ("Chto ŭznačaliŭ FPB?", "be"),  # Łacinka: its "ch" is х, and "chto" is not что
         ("Što takoje artykuł 33?", "be"),
+        # one Łacinka letter, and the word is known in its informal spelling ("chamu")
+        ("čamu MAP vykarystala artykul 33", "be"),
     ],
 )
 def test_romanised_russian_and_belarusian_are_told_apart(text: str, lang: str) -> None:

@@ -143,8 +143,10 @@ def romanised(text: str) -> str | None:
         return None
     russian, belarusian = _lexicons()
     english = sum(w in ENGLISH_WORDS for w in words)
-    ru = sum(w in russian for w in words)
-    be = sum(w in belarusian for w in words)
+    # A Łacinka word is looked up as its informal spelling: "čamu" is "chamu".
+    informal = [_from_lacinka(w) if _LACINKA.search(w) else w for w in words]
+    ru = sum(w in russian for w in informal)
+    be = sum(w in belarusian for w in informal)
     lacinka = sum(bool(_LACINKA.search(w)) for w in words)
     spelled = sum(bool(_SLAVIC_SPELLING.search(w)) for w in words) + lacinka
     known = max(ru, be)
