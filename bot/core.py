@@ -61,6 +61,7 @@ SMALL_TALK_TEXTS = {
     SmallTalk.ACKNOWLEDGEMENT: "smalltalk.more",
     SmallTalk.MORE: "smalltalk.further",
     SmallTalk.COMPLAINT: "smalltalk.complaint",
+    SmallTalk.OPENER: "ask.empty",
 }
 
 

@@ -20,7 +20,14 @@ from bot.search.embedder import Vectors
 from bot.search.fusion import DENSE_CANDIDATES, Candidate, candidates, decide, load_model
 from bot.search.index import Document, SearchIndex
 from bot.search.matcher import LexicalMatch, MatchResult, MatchSettings, match
-from bot.search.normalize import one_script_words, terms, without_fillers, without_links, words
+from bot.search.normalize import (
+    one_script_words,
+    terms,
+    without_chat,
+    without_fillers,
+    without_links,
+    words,
+)
 from bot.search.semantic import SemanticIndex, passage_vectors
 from bot.search.stopwords import STOPWORDS
 from bot.search.translit import romanised, to_cyrillic
@@ -36,12 +43,13 @@ _SENTENCE_END = re.compile(r"(?<=[.!?？…])\s+")
 
 def search_form(query: str) -> str:
     """The question as both matchers and the type check see it: without links (their parts
-    are not words of the question), and in Cyrillic if it is romanised Russian or Belarusian
+    are not words of the question) or a chatty lead-in ("quick question:"), and in Cyrillic
+    if it is romanised Russian or Belarusian
     (measured: the Latin form alone, or both forms, leave more romanised questions
     unanswered)."""
     query = one_script_words(without_links(query))
     lang = romanised(query)
-    return to_cyrillic(query, lang) if lang else query
+    return without_chat(to_cyrillic(query, lang) if lang else query)
 
 
 def question_parts(query: str) -> list[str]:

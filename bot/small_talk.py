@@ -30,6 +30,7 @@ class SmallTalk(StrEnum):
     NEWS = "news"  # "what's new?", "что нового?": the latest events
     MORE = "more"  # "tell me more", "подробнее": more than the answer just given
     COMPLAINT = "complaint"  # "that's wrong", "не то": the last reply missed
+    OPENER = "opener"  # "I have a question", "можно вопрос?": the question is still to come
 
 
 def _phrases(text: str) -> frozenset[str]:
@@ -747,6 +748,42 @@ _ALONG = _phrases(
     pozhalujsta
     """
 )
+_OPENERS = _phrases(
+    """
+    question
+    a question
+    quick question
+    one question
+    i have a question
+    i have a quick question
+    i have one question
+    i got a question
+    got a question
+    i ve got a question
+    ive got a question
+    can i ask
+    can i ask a question
+    can i ask you a question
+    can i ask you something
+    may i ask
+    may i ask a question
+    вопрос
+    вопросик
+    быстрый вопрос
+    у меня вопрос
+    у меня есть вопрос
+    есть вопрос
+    можно вопрос
+    можно спросить
+    можно задать вопрос
+    пытанне
+    у мяне пытанне
+    ёсць пытанне
+    можна пытанне
+    можна спытаць
+    можна задаць пытанне
+    """
+)
 _KINDS: tuple[tuple[SmallTalk | None, frozenset[str]], ...] = (
     (SmallTalk.SOURCE, _SOURCE_REQUESTS),
     (SmallTalk.NEWS, _NEWS),
@@ -756,6 +793,7 @@ _KINDS: tuple[tuple[SmallTalk | None, frozenset[str]], ...] = (
     (SmallTalk.THANKS, _THANKS),
     (SmallTalk.FAREWELL, _FAREWELLS),
     (SmallTalk.GREETING, _GREETINGS),
+    (SmallTalk.OPENER, _OPENERS),
     (SmallTalk.ACKNOWLEDGEMENT, _ACKNOWLEDGEMENTS),
     (None, _ALONG),
 )
@@ -767,8 +805,8 @@ def small_talk(text: str) -> SmallTalk | None:
     """What a message is if it is only small talk; None for anything that may be a question.
 
     With several kinds in one message ("ok thanks, bye"), a request for the source wins, then
-    one for news, one to know the bot, thanks, goodbye, greeting and a bare "ok": the reply to
-    the more specific one covers the others.
+    one for news, one to know the bot, thanks, goodbye, greeting, "I have a question" and a
+    bare "ok": the reply to the more specific one covers the others.
     """
     if len(text) > 120 or _ANY_DIGIT.search(text):
         return None

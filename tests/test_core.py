@@ -324,6 +324,17 @@ async def test_a_lone_letter_is_no_question_but_a_short_word_is(core: Core) -> N
     assert eu.kind is ReplyKind.INFO and "ЕС" in eu.suggestions[1]
 
 
+async def test_i_have_a_question_is_asked_for_the_question(core: Core) -> None:
+    """ "I have a question" or "можно вопрос?" is no question yet: "quick question" was answered
+    with the Commission's twelve recommendations."""
+    for text in ("quick question", "I have a question", "can I ask a question?", "можно вопрос?"):
+        [reply] = await core.handle(incoming(text, sender="opener"))
+        assert reply.kind is ReplyKind.INFO, text
+        assert reply.plain_text() == t(reply.lang, "ask.empty"), text
+    [reply] = await core.handle(incoming("I have a question: who is Kozik?", sender="opener"))
+    assert reply.kind is ReplyKind.ANSWER and reply.fact_id == "kozik-appointed"
+
+
 async def test_one_word_several_entries_share_offers_them_instead_of_answering(
     core: Core,
 ) -> None:

@@ -66,6 +66,11 @@ class CountingEmbedder:
         # colloquial Russian: "када" is "когда", "че" is "что"
         ("када ликвидировали бкдп", "liquidation-2022"),
         ("че за статья 33", "un-article33-allows"),
+        # a chatty lead-in is no part of the question
+        ("quick question: who is kozik", "kozik-appointed"),
+        ("I was wondering, when was the bkdp liquidated?", "liquidation-2022"),
+        ("мне интересно, кто такой козик", "kozik-appointed"),
+        ("цікава, хто такі козік", "kozik-appointed"),
     ],
 )
 async def test_questions_in_own_words_are_answered(

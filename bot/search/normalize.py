@@ -17,7 +17,7 @@ from functools import lru_cache
 import snowballstemmer
 from anyascii import anyascii
 
-from bot.search.stopwords import FILLERS, STOPWORDS
+from bot.search.stopwords import CHAT_WORDS, FILLERS, STOPWORDS
 
 MAX_QUERY_CHARS = 1000
 
@@ -203,6 +203,19 @@ _FILLER = re.compile(
     + r"|калі ласка)(?![\w-])[,.!:;]?",
     re.IGNORECASE,
 )
+
+
+_CHAT = re.compile(
+    r"(?<![\w-])(" + "|".join(sorted(CHAT_WORDS, key=len, reverse=True)) + r")(?![\w-])[,.!:;]?",
+    re.IGNORECASE,
+)
+
+
+def without_chat(text: str) -> str:
+    """The question without the words of a chatty lead-in ("quick question:", "мне
+    интересно,"); a question of nothing else is kept whole."""
+    stripped = " ".join(_CHAT.sub(" ", text).split())
+    return stripped or text
 
 
 _LINK = re.compile(r"(?:\bhttps?://|\bwww\.)\S+", re.IGNORECASE)

@@ -96,6 +96,22 @@ FILLERS: frozenset[str] = (
     )
 )
 
+# The words of a chatty lead-in ("quick question:", "I was wondering", "мне интересно", "цікава,
+# хто...") and of its politeness ("could you possibly"): dropped from a question before either
+# retriever reads it, but not from the index, whose chatty phrasings use some of them (as stop
+# words they changed which entries those phrasings favour).
+CHAT_WORDS: frozenset[str] = frozenset(
+    """
+    quick question questions wondering wonder curious curiosity idea guys yo folks possibly
+    perhaps maybe kindly understand info information remind remember recall wanted wanna
+    interested clarify briefly
+    интересно интересует хотел хотела хотелось хочу хочется узнать знать подскажете вопрос
+    вопросик быстрый коротко кратко напомни напомните можете могли знаете знаешь ребят ребята
+    цікава цікавіць хацеў хацела хачу даведацца ведаць падкажаце пытанне коратка нагадай
+    нагадайце можаце ведаеце ведаеш
+    """.split()  # noqa: SIM905
+)
+
 ENGLISH_WORDS: frozenset[str] = frozenset(_ENGLISH.split())
 RUSSIAN_WORDS: frozenset[str] = frozenset(_RUSSIAN.split())
 BELARUSIAN_WORDS: frozenset[str] = frozenset(_BELARUSIAN.split())
