@@ -206,7 +206,9 @@ _FILLER = re.compile(
 
 
 _CHAT = re.compile(
-    r"(?<![\w-])(" + "|".join(sorted(CHAT_WORDS, key=len, reverse=True)) + r")(?![\w-])[,.!:;]?",
+    r"(?<![\w-])("
+    + "|".join(re.escape(w) for w in sorted(CHAT_WORDS, key=len, reverse=True))
+    + r")(?![\w-])[,.!:;]?",
     re.IGNORECASE,
 )
 
