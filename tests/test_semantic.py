@@ -71,6 +71,7 @@ class CountingEmbedder:
         ("I was wondering, when was the bkdp liquidated?", "liquidation-2022"),
         ("мне интересно, кто такой козик", "kozik-appointed"),
         ("цікава, хто такі козік", "kozik-appointed"),
+        ("who is kozik, thanks in advance", "kozik-appointed"),
     ],
 )
 async def test_questions_in_own_words_are_answered(
