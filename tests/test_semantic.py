@@ -72,6 +72,7 @@ class CountingEmbedder:
         ("мне интересно, кто такой козик", "kozik-appointed"),
         ("цікава, хто такі козік", "kozik-appointed"),
         ("who is kozik, thanks in advance", "kozik-appointed"),
+        ("вкратце, что такое бкдп", "bkdp-what"),
         # "explain" asked of the bot is not the source's "as the article explains"
         ("растлумачце, што такое камісія па расследаванні", "commission-report-2004"),
     ],

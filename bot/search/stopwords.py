@@ -112,6 +112,7 @@ CHAT_WORDS: frozenset[str] = frozenset(
     цікава цікавіць хацеў хацела хачу даведацца ведаць падкажаце пытанне коратка нагадай
     нагадайце можаце ведаеце ведаеш прабачце прабачыце выбачайце выбачце извините простите
     bot bother pardon помогите помоги дапамажыце дапамажы cheers заранее загадзя
+    summarize summarise summary overview outline brief вкратце сцісла
     """.split()  # noqa: SIM905
 ) | {
     "sorry to bother you",
