@@ -261,6 +261,9 @@ class Core:
         result = await self.library.search(question)
         if asks_for_advice(question):
             return answers.personal_advice(self.library, result, lang)
+        if result.ambiguous and (topic := self.library.topic_named(question)) is not None:
+            # "history" alone, which several facts share, is the name of a topic: its page.
+            return self.topics(lang, topic.id)
         reply = answers.answer(self.library, result, lang, refers_back=refers_back(question))
         return answers.with_page_link(self.library, reply, self.settings.http.public_url)
 

@@ -340,11 +340,15 @@ async def test_one_word_several_entries_share_offers_them_instead_of_answering(
 ) -> None:
     """ "history" or "people" alone used to be answered with whichever fact led by a hair
     ("history": the countries sanctioned besides Myanmar). A word that points at one entry,
-    or that both retrievers agree on, is still answered."""
-    for word in ("history", "people", "time", "история"):
+    or that both retrievers agree on, is still answered; one that names a topic gets it."""
+    for word in ("people", "time", "ЕС"):
         [reply] = await core.handle(incoming(word, sender="one-word"))
         assert reply.kind is ReplyKind.INFO and len(reply.choices) >= 2, word
         assert reply.plain_text().startswith(t(reply.lang, "ask.one_word")), word
+    # A word that names a topic gets the topic's page.
+    for word, title in (("history", "History, 1994–2019"), ("история", "История, 1994–2019")):
+        [reply] = await core.handle(incoming(word, sender="one-word"))
+        assert reply.kind is ReplyKind.INFO and reply.plain_text().startswith(title), word
     assert core.repository is not None
     assert await core.repository.unanswered("2000-01-01") == []  # no question the knowledge lacks
     for word, fact in (("Kozik", "kozik-appointed"), ("strike", "strike-1995")):
