@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 import snowballstemmer
@@ -197,27 +198,25 @@ def normalize(text: str) -> str:
     return " ".join(terms(text, keep_stopwords=True))
 
 
-_FILLER = re.compile(
-    r"(?<![\w-])("
-    + "|".join(sorted(FILLERS, key=len, reverse=True))
-    + r"|калі ласка)(?![\w-])[,.!:;]?",
-    re.IGNORECASE,
-)
+def _phrases_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
+    """Any of the phrases as whole words, longest first, with a punctuation mark after it."""
+    alternatives = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])({alternatives})(?![\w-])[,.!:;]?", re.IGNORECASE)
 
 
-_CHAT = re.compile(
-    r"(?<![\w-])("
-    + "|".join(re.escape(w) for w in sorted(CHAT_WORDS, key=len, reverse=True))
-    + r")(?![\w-])[,.!:;]?",
-    re.IGNORECASE,
-)
+def _without(pattern: re.Pattern[str], text: str) -> str:
+    """The text without the pattern's phrases; a text of nothing else is kept whole."""
+    return " ".join(pattern.sub(" ", text).split()) or text
+
+
+_FILLER = _phrases_pattern([*FILLERS, "калі ласка"])
+_CHAT = _phrases_pattern(CHAT_WORDS)
 
 
 def without_chat(text: str) -> str:
     """The question without the words of a chatty lead-in ("quick question:", "мне
     интересно,"); a question of nothing else is kept whole."""
-    stripped = " ".join(_CHAT.sub(" ", text).split())
-    return stripped or text
+    return _without(_CHAT, text)
 
 
 _LINK = re.compile(r"(?:\bhttps?://|\bwww\.)\S+", re.IGNORECASE)
@@ -230,5 +229,4 @@ def without_links(text: str) -> str:
 
 def without_fillers(text: str) -> str:
     """The question without greetings and politeness ("hi,", "please", "калі ласка")."""
-    stripped = " ".join(_FILLER.sub(" ", text).split())
-    return stripped or text
+    return _without(_FILLER, text)
